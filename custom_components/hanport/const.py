@@ -3,6 +3,11 @@
 Entry ``data`` holds what identifies and reaches the meter (port URL, serial settings,
 keys, country); entry ``options`` holds how values are published (CT multiplier, update
 policy, watchdog). The config flow and the runtime both read the keys defined here.
+
+Reload contract: ``__init__`` registers NO update listener. The options flow uses
+``OptionsFlowWithReload`` and reconfigure uses ``async_update_reload_and_abort``; the runtime
+itself calls ``async_update_entry`` only to store ``CONF_SERIAL_DETECTED`` (no reload wanted).
+Options absent from ``entry.options`` fall back to the defaults below.
 """
 
 from __future__ import annotations
