@@ -1,0 +1,174 @@
+"""P1 ASCII telegrams (SE/FI/NO set and the DK line order), CRC-16/ARC.
+
+Energies kWh/kvarh with 3 decimals, powers kW/kvar with 3 decimals (1 W),
+voltage and current with 1 decimal. Phase currents are unsigned on the wire;
+a decoder derives the sign from the per-phase import/export powers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from ..dlms import axdr
+from ..reading import ListKind, Protocol
+from . import _wire
+from ._common import (
+    EncodeError,
+    Ident,
+    Keys,
+    Register,
+    Shape,
+    Spec,
+    Topology,
+    eu_summer_time,
+    implicit,
+    to_raw,
+    topology_from_values,
+)
+
+_U32: Final = axdr.UINT32
+
+
+def _reg(name: str, c: int, d: int, decimals: int) -> Register:
+    return implicit(name, c, d, _U32, decimals)
+
+
+ENERGIES: Final = (
+    _reg("active_energy_import", 1, 8, 3),
+    _reg("active_energy_export", 2, 8, 3),
+    _reg("reactive_energy_import", 3, 8, 3),
+    _reg("reactive_energy_export", 4, 8, 3),
+)
+POWERS: Final = (
+    _reg("active_power_import", 1, 7, 0),
+    _reg("active_power_export", 2, 7, 0),
+    _reg("reactive_power_import", 3, 7, 0),
+    _reg("reactive_power_export", 4, 7, 0),
+)
+_KINDS: Final = (
+    ("active_power_import", 21),
+    ("active_power_export", 22),
+    ("reactive_power_import", 23),
+    ("reactive_power_export", 24),
+)
+VOLTAGES: Final = tuple(_reg(f"voltage_l{n}", 12 + 20 * n, 7, 1) for n in (1, 2, 3))
+CURRENTS: Final = tuple(_reg(f"current_l{n}", 11 + 20 * n, 7, 1) for n in (1, 2, 3))
+
+
+def _phase_power(kind: int, phase: int) -> Register:
+    name, c = _KINDS[kind]
+    return _reg(f"{name}_l{phase}", c + 20 * (phase - 1), 7, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Country:
+    """Line order and spelling of one market's telegram."""
+
+    by_phase_first: bool  # DK (L&G E360): 21,22,41,42,...; SE: 21,41,61,22,...
+    var_unit: str
+    flag_model: str  # ident when the reading names no maker
+
+
+_COUNTRIES: Final = {
+    "SE": _Country(False, "kvar", "ELL5\\253833635_A"),
+    "DK": _Country(True, "kVAr", "LGF5E360"),
+    "FI": _Country(False, "kvar", "ADN9 6534"),
+    "NO": _Country(False, "kVAr", "KAM5"),
+}
+IDENT_FLAGS: Final = {
+    "Aidon": "ADN9 ",
+    "Kamstrup": "KAM5",
+    "Landis+Gyr": "LGF5",
+    "Kaifa": "KFM5",
+    "Sagemcom": "SAG5",
+    "Iskraemeco": "ISK5",
+}
+
+
+def _fixed(raw: int, decimals: int, width: int) -> str:
+    """``raw / 10**decimals`` as zero-padded fixed point, exactly (no float formatting)."""
+    whole, frac = divmod(abs(raw), 10**decimals)
+    return f"{whole:0{width}d}.{frac:0{decimals}d}"
+
+
+class P1(Spec):
+    """One telegram every 10 s with everything; 1-phase meters send the L1 lines only."""
+
+    protocol = Protocol.P1
+    kinds = (ListKind.ENERGY,)
+    topologies = (Topology.ONE_PHASE, Topology.FOUR_WIRE)
+
+    def __init__(self, country: str) -> None:
+        """``country``: SE, DK, FI or NO."""
+        self.country = _COUNTRIES[country]
+
+    def registers(self, kind: ListKind, topology: Topology) -> tuple[Register, ...]:
+        """Energies, powers, per-phase powers, voltages, currents in telegram order."""
+        phases = (1,) if topology is Topology.ONE_PHASE else (1, 2, 3)
+        if self.country.by_phase_first:
+            per_phase = tuple(
+                _phase_power(k, p) for pair in ((0, 1), (2, 3)) for p in phases for k in pair
+            )
+        else:
+            per_phase = tuple(_phase_power(k, p) for k in range(4) for p in phases)
+        n = len(phases)
+        return ENERGIES + POWERS + per_phase + VOLTAGES[:n] + CURRENTS[:n]
+
+    def topology(self, meter_type: str | None, values: Mapping[str, float]) -> Topology:
+        """1-phase when no L3 values are present, else three-phase (IT sends all lines too)."""
+        if topology_from_values(values) is Topology.ONE_PHASE:
+            return Topology.ONE_PHASE
+        return Topology.FOUR_WIRE
+
+    def ident(self, ident: Ident) -> str:
+        """``/XXXZ…``: the maker's flag and baud digit, then the model; else the market default."""
+        if ident.manufacturer is None:
+            return self.country.flag_model
+        flag = IDENT_FLAGS.get(ident.manufacturer)
+        if flag is None:
+            raise EncodeError(f"no P1 ident flag for {ident.manufacturer!r}")
+        return flag + (ident.meter_type or "")
+
+    def line(self, reg: Register, values: Mapping[str, float]) -> str:
+        """One ``OBIS(value*unit)`` line."""
+        raw = abs(to_raw(reg.name, values[reg.name], reg.decimals, axdr.INT32))
+        code = f"1-0:{reg.code[2]}.{reg.code[3]}.{reg.code[4]}"
+        var = self.country.var_unit
+        if reg.code[3] == 8:
+            unit = "kWh" if reg.code[2] < 3 else f"{var}h"
+            return f"{code}({_fixed(raw, 3, 8)}*{unit})"
+        if reg.name.startswith(("active_power", "reactive_power")):
+            unit = "kW" if reg.name.startswith("active") else var
+            return f"{code}({_fixed(raw, 3, 4)}*{unit})"
+        unit = "V" if reg.name.startswith("voltage") else "A"
+        return f"{code}({_fixed(raw, 1, 3)}*{unit})"
+
+    def encode(
+        self, reading_values: Mapping[str, float], ident: Ident, shape: Shape, keys: Keys
+    ) -> bytes:
+        """Build the telegram with its CRC."""
+        lines: list[str] = []
+        when = ident.meter_time
+        if when is not None:
+            season = "S" if eu_summer_time(when) else "W"
+            lines.append(f"0-0:1.0.0({when:%y%m%d%H%M%S}{season})")
+        lines += [
+            self.line(reg, reading_values) for reg in self.registers(shape.kind, shape.topology)
+        ]
+        return _wire.build_p1_telegram(self.ident(ident), lines)
+
+    def identity(self, ident: Ident, shape: Shape) -> Ident:
+        """Maker and model as the ident line states them (no meter id in these telegrams)."""
+        return Ident(ident.manufacturer, None, ident.meter_type, None)
+
+    def readback(self, values: dict[str, float]) -> dict[str, float]:
+        """Currents come back unsigned, negative where the phase exports more than it imports."""
+        for phase in (1, 2, 3):
+            name = f"current_l{phase}"
+            if name in values:
+                export = values.get(f"active_power_export_l{phase}", 0.0)
+                imported = values.get(f"active_power_import_l{phase}", 0.0)
+                values[name] = -abs(values[name]) if export > imported else abs(values[name])
+        return values
