@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import struct
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from enum import IntEnum
+from functools import lru_cache
 from typing import Final
 
 from . import reading as r
@@ -13,7 +14,7 @@ type Obis = bytes
 """An OBIS code as its six raw bytes A B C D E F."""
 
 
-def obis(a: int, b: int, c: int, d: int, e: int, f: int = 255) -> Obis:
+def obis(a: int, b: int, c: int, d: int, e: int, f: int = 255) -> Obis:  # noqa: PLR0917
     """Build the raw form of OBIS ``a-b:c.d.e.f``."""
     return bytes((a, b, c, d, e, f))
 
@@ -97,6 +98,15 @@ STATUS_INVALID: Final = 0x01
 STATUS_DST: Final = 0x80
 
 
+@lru_cache(maxsize=16)
+def _zone(deviation: int) -> timezone:
+    """Fixed-offset zone for a deviation as sent (minus the UTC offset).
+
+    Cached: a meter sends the same deviation in every frame.
+    """
+    return timezone(timedelta(minutes=-deviation))
+
+
 def parse_datetime(raw: bytes) -> datetime | None:
     """Decode a 12-byte COSEM date-time.
 
@@ -104,8 +114,11 @@ def parse_datetime(raw: bytes) -> datetime | None:
     deviation is *minus* the UTC offset); a naive local wall-clock time when it
     is unspecified (0x8000) or 0 (Aidon sends 0 for Norwegian local time);
     ``None`` when the date or hour is unspecified, the fields are out of range,
-    or the clock status says the time is invalid. The day-of-week byte is not
-    checked (Aidon sends Sunday as 0).
+    or the clock status says the time is invalid (bit 0; status 0xFF = not
+    specified). Unspecified minute/second/hundredths read as 0. The day-of-week
+    byte is not checked (Aidon sends Sunday as 0). The DST status bit is not
+    applied: the deviation already includes the summer hour, and Kaifa and L&G
+    send status 0x00 all year, so the bit cannot tell the two autumn 02:xx apart.
     """
     if len(raw) != 12:
         return None
@@ -123,7 +136,7 @@ def parse_datetime(raw: bytes) -> datetime | None:
     if deviation not in (DEVIATION_UNSPECIFIED, 0):
         if not -900 <= deviation <= 900:
             return None
-        tz = UTC if deviation == 0 else timezone(timedelta(minutes=-deviation))
+        tz = _zone(deviation)
     try:
         return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
     except ValueError:

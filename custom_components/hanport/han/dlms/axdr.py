@@ -35,12 +35,11 @@ class DateTimeField:
 
 
 type Data = (
-    None | bool | int | float | bytes | str | DateTimeField | list["Data"] | tuple["Data", ...]
+    bool | int | float | bytes | str | DateTimeField | list["Data"] | tuple["Data", ...] | None
 )
 
 type Encodable = (
-    None
-    | bool
+    bool
     | int
     | float
     | bytes
@@ -49,6 +48,7 @@ type Encodable = (
     | Typed
     | list["Encodable"]
     | tuple["Encodable", ...]
+    | None
 )
 
 NULL: Final = 0x00
@@ -94,6 +94,8 @@ _FIXED: Final[dict[int, struct.Struct]] = {
     FLOAT64: struct.Struct(">d"),
 }
 _DATE_SIZES: Final = {DATE_TIME: 12, DATE: 5, TIME: 4}
+_CONTAINERS: Final = frozenset({STRUCTURE, ARRAY})
+_STRINGS: Final = frozenset({OCTET_STRING, VISIBLE_STRING, UTF8_STRING})
 
 
 def _malformed(detail: str) -> FrameError:
@@ -130,7 +132,7 @@ def decode(buf: bytes, pos: int = 0, depth: int = 0) -> tuple[Data, int]:
         if nxt > end:
             raise _malformed(f"truncated value of type 0x{tag:02X}")
         return fixed.unpack_from(buf, pos)[0], nxt
-    if tag == STRUCTURE or tag == ARRAY:
+    if tag in _CONTAINERS:
         if depth >= MAX_DEPTH:
             raise _malformed("data nested too deep")
         count, pos = read_length(buf, pos)
@@ -142,7 +144,7 @@ def decode(buf: bytes, pos: int = 0, depth: int = 0) -> tuple[Data, int]:
             item, pos = decode(buf, pos, depth + 1)
             append(item)
         return (tuple(items) if tag == STRUCTURE else items), pos
-    if tag == OCTET_STRING or tag == VISIBLE_STRING or tag == UTF8_STRING:
+    if tag in _STRINGS:
         length, pos = read_length(buf, pos)
         nxt = pos + length
         if nxt > end:
@@ -201,6 +203,8 @@ def encode(value: Encodable, int_tag: int = UINT32) -> bytes:
         raw = value.encode("latin-1")
         return bytes((VISIBLE_STRING,)) + encode_length(len(raw)) + raw
     if isinstance(value, DateTimeField):
+        if len(value.raw) != _DATE_SIZES[value.tag]:
+            raise ValueError(f"type 0x{value.tag:02X} needs {_DATE_SIZES[value.tag]} bytes")
         return bytes((value.tag,)) + value.raw
     tag = STRUCTURE if isinstance(value, tuple) else ARRAY
     return bytes((tag,)) + encode_length(len(value)) + b"".join(encode(v, int_tag) for v in value)

@@ -14,9 +14,15 @@ class Notification:
 
     ``timestamp`` is the date-time in the APDU header (``None`` when absent or
     unusable); ``system_title`` is set when it arrived ciphered.
+
+    ``telegram`` is set instead of a body when the deciphered content was a whole
+    DSMR/P1 telegram (Luxembourg's Smarty sends ``/...!CRC`` inside general-glo-
+    ciphering): then ``body`` is ``None`` and the stream hands ``telegram`` to the
+    P1 decoder.
     """
 
     invoke_id: int
     timestamp: datetime | None
     body: Data
     system_title: bytes | None = None
+    telegram: bytes | None = None
