@@ -406,6 +406,45 @@ def test_encode_block_transfer_validates() -> None:
         encode_block_transfer(b"\x00" * 0x10000, block_size=1)
 
 
+# ------------------------------------------------------------------ fuzz
+
+
+def _outcome(decoder: ApduDecoder, data: bytes) -> Notification | RejectReason | None:
+    try:
+        return decoder.decode(data)
+    except FrameError as err:
+        return err.reason
+
+
+_PREFIXES = [b"", b"\x0f", b"\xdb\x08", b"\xdc\x08", b"\xe0", b"\xe0\x80\x00\x01\x00\x00"]
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(_PREFIXES), st.binary(max_size=120), st.booleans())
+def test_random_apdus_only_ever_raise_frame_error(prefix: bytes, rest: bytes, keyed: bool) -> None:
+    decoder = _decoder() if keyed else _decoder(None, None)
+    result = _outcome(decoder, prefix + rest)
+    assert result is None or isinstance(result, (Notification, RejectReason))
+
+
+@settings(max_examples=200)
+@given(st.data())
+def test_a_flipped_bit_in_an_authenticated_apdu_never_yields_values(
+    data: st.DataObject,
+) -> None:
+    apdu = _ciphered()
+    pos = data.draw(st.integers(0, len(apdu) - 1))
+    bit = data.draw(st.integers(0, 7))
+    bad = apdu[:pos] + bytes((apdu[pos] ^ (1 << bit),)) + apdu[pos + 1 :]
+    # tag, title (IV), length, SC (AAD), counter (IV), ciphertext and tag are all covered
+    assert _outcome(_decoder(), bad) in {
+        RejectReason.AUTHENTICATION_FAILED,
+        RejectReason.MALFORMED_APDU,
+        RejectReason.UNSUPPORTED_APDU,
+        RejectReason.DECRYPTION_FAILED,
+    }
+
+
 # ------------------------------------------------------------------ real vectors
 
 
