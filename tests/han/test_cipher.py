@@ -8,12 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from custom_components.hanport.han.dlms import cipher
-from custom_components.hanport.han.dlms.cipher import (
-    Decryptor,
-    ciphered_apdu_length,
-    encrypt_apdu,
-    parse_ciphered,
-)
+from custom_components.hanport.han.dlms.cipher import Decryptor, encrypt_apdu, parse_ciphered
 from custom_components.hanport.han.errors import FrameError, RejectReason
 
 from .dlms_vectors import hdlc_apdu, mbus_apdu, vector
@@ -87,26 +82,6 @@ def test_parse_rejects(mutate: object, reason: RejectReason) -> None:
     with pytest.raises(FrameError) as exc:
         parse_ciphered(apdu)
     assert _reason(exc) is reason
-
-
-@pytest.mark.parametrize("size", [0, 0x60, 0x80, 0x1F0, 0x300])
-def test_ciphered_apdu_length_from_every_prefix(size: int) -> None:
-    apdu = _encrypt(0x20, b"\x0f" * size) if size else _encrypt(0x20, b"")
-    header_end = 11 + (apdu[10] & 0x7F if apdu[10] & 0x80 else 0)
-    for cut in range(len(apdu) + 1):
-        expected = None if cut < header_end else len(apdu)
-        assert ciphered_apdu_length(apdu[:cut]) == expected, cut
-    assert ciphered_apdu_length(apdu + b"\x7e\x7e") == len(apdu)
-
-
-@pytest.mark.parametrize(
-    "raw",
-    ["0F", "DB07", "DC08" + "00" * 8 + "80", "DB08" + "00" * 8 + "85", "E0 08".replace(" ", "")],
-)
-def test_ciphered_apdu_length_rejects_non_ciphered_starts(raw: str) -> None:
-    with pytest.raises(FrameError) as exc:
-        ciphered_apdu_length(H(raw))
-    assert _reason(exc) is RejectReason.MALFORMED_APDU
 
 
 # ------------------------------------------------------------------ decrypt

@@ -31,7 +31,6 @@ from .axdr import encode_length, read_length
 
 GLO_CIPHERING: Final = 0xDB
 DED_CIPHERING: Final = 0xDC
-_CIPHER_TAGS: Final = frozenset({GLO_CIPHERING, DED_CIPHERING})
 
 SC_SUITE_MASK: Final = 0x0F
 SC_AUTHENTICATED: Final = 0x10
@@ -110,31 +109,6 @@ def parse_ciphered(apdu: bytes) -> CipheredApdu:
         information=apdu[info_start:info_end],
         auth_tag=auth_tag,
     )
-
-
-def ciphered_apdu_length(buf: bytes) -> int | None:
-    """Total length of the ``DB``/``DC`` APDU at the start of ``buf``, from its header.
-
-    For transports that carry bare ciphered APDUs with no framing of their own
-    (Luxembourg's P1 port): ``None`` until enough header bytes are present. Raises
-    ``FrameError(MALFORMED_APDU)`` as soon as the bytes cannot start a ciphered APDU.
-    """
-    if buf and buf[0] not in _CIPHER_TAGS:
-        raise _malformed(f"not a ciphered APDU tag 0x{buf[0]:02X}")
-    if len(buf) > 1 and buf[1] != SYSTEM_TITLE_LENGTH:
-        raise _malformed(f"system title length {buf[1]}")
-    pos = 2 + SYSTEM_TITLE_LENGTH
-    if len(buf) <= pos:
-        return None
-    first = buf[pos]
-    if first < 0x80:
-        return pos + 1 + first
-    count = first & 0x7F
-    if count == 0 or count > 4:
-        raise _malformed(f"bad long-form length 0x{first:02X}")
-    if len(buf) <= pos + count:
-        return None
-    return pos + 1 + count + int.from_bytes(buf[pos + 1 : pos + 1 + count], "big")
 
 
 class Decryptor:
