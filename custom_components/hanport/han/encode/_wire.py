@@ -1,19 +1,27 @@
-"""Transport builders for the encoder (INTERIM: minimal private copies).
+"""Transport builders the encoder uses, in one place.
 
-TODO(encoder): switch to framing.hdlc.build_hdlc_frame, framing.mbus.build_mbus_frames,
-framing.p1.build_p1_telegram, dlms.apdu.encode_data_notification and
-dlms.cipher.encrypt_apdu as soon as they land, and delete this module's bodies.
+The APDU and ciphering builders are the DLMS layer's own. The HDLC, M-Bus and
+P1 builders here are INTERIM private copies: TODO(encoder) switch to
+framing.hdlc.build_hdlc_frame, framing.mbus.build_mbus_frames and
+framing.p1.build_p1_telegram as soon as they land, and delete these bodies.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from ..crc import crc16_arc, crc16_x25
-from ..dlms import axdr
+from ..dlms.apdu import encode_data_notification
+from ..dlms.cipher import encrypt_apdu
+
+__all__ = [
+    "LLC",
+    "build_hdlc_frame",
+    "build_mbus_frames",
+    "build_p1_telegram",
+    "encode_data_notification",
+    "encrypt_apdu",
+]
 
 LLC: Final = b"\xe6\xe7\x00"
 
@@ -46,46 +54,3 @@ def build_p1_telegram(ident: str, lines: list[str]) -> bytes:
     text = f"/{ident}\r\n\r\n" + "".join(f"{line}\r\n" for line in lines) + "!"
     raw = text.encode("latin-1")
     return raw + f"{crc16_arc(raw):04X}\r\n".encode("ascii")
-
-
-def encode_data_notification(
-    body: axdr.Encodable,
-    *,
-    invoke_id: int = 0x40000000,
-    timestamp: bytes | None = None,
-    datetime_style: str = "none",
-) -> bytes:
-    """``0F`` + invoke id + date-time (absent, ``0C``, or ``09 0C``) + body."""
-    if datetime_style == "none" or timestamp is None:
-        stamp = b"\x00"
-    elif datetime_style == "axdr":
-        stamp = b"\x0c" + timestamp
-    else:
-        stamp = b"\x09\x0c" + timestamp
-    return b"\x0f" + invoke_id.to_bytes(4, "big") + stamp + axdr.encode(body)
-
-
-def encrypt_apdu(
-    plain_apdu: bytes,
-    *,
-    key: bytes,
-    auth_key: bytes | None,
-    system_title: bytes,
-    frame_counter: int,
-    security_control: int = 0x30,
-    tag: int = 0xDB,
-) -> bytes:
-    """general-glo-ciphering APDU around ``plain_apdu`` (AES-128-GCM, 12-byte tag)."""
-    fc = frame_counter.to_bytes(4, "big")
-    iv = system_title + fc
-    if security_control & 0x10:
-        aad = bytes((security_control,)) + (auth_key or b"")
-        sealed = AESGCM(key).encrypt(iv, plain_apdu, aad)
-        cipher = sealed[: len(plain_apdu)] + sealed[len(plain_apdu) : len(plain_apdu) + 12]
-    else:
-        ctr = Cipher(algorithms.AES(key), modes.CTR(iv + b"\x00\x00\x00\x02")).encryptor()
-        cipher = ctr.update(plain_apdu) + ctr.finalize()
-    content = bytes((security_control,)) + fc + cipher
-    return (
-        bytes((tag, len(system_title))) + system_title + axdr.encode_length(len(content)) + content
-    )

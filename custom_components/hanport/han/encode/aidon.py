@@ -70,8 +70,8 @@ def _energies(scaler: int) -> tuple[Register, ...]:
     )
 
 
-def _register_item(reg: Register, values: Mapping[str, float]) -> axdr.Encodable:
-    return (reg.code, reg.typed(values), reg.scaler_unit())
+def _register_item(reg: Register, value: axdr.Typed) -> axdr.Encodable:
+    return (reg.code, value, reg.scaler_unit())
 
 
 def _notification_frame(items: list[axdr.Encodable]) -> bytes:
@@ -133,13 +133,21 @@ class AidonNo(Spec):
         """Return the meter id string as sent."""
         return meter_id
 
+    def _slots(self, kind: ListKind, topology: Topology) -> tuple[Register, ...]:
+        """Return every register slot the list sends, in wire order."""
+        return self.registers(kind, topology)
+
+    def value(self, reg: Register, values: Mapping[str, float]) -> axdr.Typed:
+        """Return one register's typed value."""
+        return reg.typed(values)
+
     def encode(
         self, reading_values: Mapping[str, float], ident: Ident, shape: Shape, keys: Keys
     ) -> bytes:
         """Array of OBIS structures in an unciphered HDLC frame."""
-        regs = self.registers(shape.kind, shape.topology)
+        regs = self._slots(shape.kind, shape.topology)
         if shape.kind is ListKind.POWER:
-            return _notification_frame([_register_item(regs[0], reading_values)])
+            return _notification_frame([_register_item(regs[0], regs[0].typed(reading_values))])
         meter_type = ident.meter_type or self.default_meter_type(shape.topology) or ""
         items: list[axdr.Encodable] = [
             (LIST_ID_OBIS, self.list_version),
@@ -147,34 +155,60 @@ class AidonNo(Spec):
             (METER_TYPE_OBIS, meter_type),
         ]
         energies = 4 if shape.kind is ListKind.ENERGY else 0
-        items += [_register_item(reg, reading_values) for reg in regs[: len(regs) - energies]]
+        items += [
+            _register_item(reg, self.value(reg, reading_values))
+            for reg in regs[: len(regs) - energies]
+        ]
         if energies:
             items.append((CLOCK_OBIS, self.clock.encode(ident.meter_time)))
-            items += [_register_item(reg, reading_values) for reg in regs[-energies:]]
+            items += [
+                _register_item(reg, self.value(reg, reading_values)) for reg in regs[-energies:]
+            ]
         return _notification_frame(items)
 
 
 class Embriq(AidonNo):
     """L&G E350 ``EMBRIQ_V1_1``: Aidon's shape; current 0.01 A, meter id NUL-padded to 16.
 
-    Only lists 1 and 2 are documented by captures; list 3 follows Aidon's
-    (clock + four energies, energy scaler +1).
+    The captured meter is 3-wire (type ``ZF…``) and sends all 13 list-2 items
+    with 0 in the IL2 and UL2 slots it does not measure, so those two are not
+    values of the reading. Only lists 1 and 2 are documented by captures;
+    list 3 follows Aidon's (clock + four energies, energy scaler +1).
     """
 
     list_version = "EMBRIQ_V1_1"
+    topologies = (Topology.THREE_WIRE,)
     current_scaler = -2
-    _models: Mapping[str, Topology] = {}
-    _defaults: Mapping[Topology, str] = {
-        Topology.ONE_PHASE: "ZFF1",
-        Topology.THREE_WIRE: "ZFF1",
-        Topology.FOUR_WIRE: "ZFF1",
-    }
+    _unmeasured: Final = ("current_l2", "voltage_l2")
+
+    def registers(self, kind: ListKind, topology: Topology) -> tuple[Register, ...]:
+        """Return Aidon's registers without the unmeasured IL2/UL2."""
+        slots = self._slots(kind, topology)
+        return tuple(reg for reg in slots if reg.name not in self._unmeasured)
+
+    def _slots(self, kind: ListKind, topology: Topology) -> tuple[Register, ...]:
+        """Return every register slot of the list, IL2/UL2 included."""
+        return AidonNo.registers(self, kind, Topology.FOUR_WIRE)
+
+    def topology(self, meter_type: str | None, values: Mapping[str, float]) -> Topology:
+        """Return 3-wire: the only E350 wiring documented."""
+        return Topology.THREE_WIRE
+
+    def default_meter_type(self, topology: Topology) -> str | None:
+        """Return the captured E350 type."""
+        return "ZFF1"
 
     def meter_id_text(self, meter_id: str) -> str:
         """Pad the meter id with NUL bytes to 16 characters, as the E350 sends it."""
         if len(meter_id) > 16:
             raise EncodeError("EMBRIQ_V1_1 meter ids have at most 16 characters")
         return meter_id.ljust(16, "\x00")
+
+    def value(self, reg: Register, values: Mapping[str, float]) -> axdr.Typed:
+        """Return 0 in the IL2/UL2 slots."""
+        if reg.name in self._unmeasured:
+            return axdr.Typed(reg.tag, 0)
+        return reg.typed(values)
 
 
 class AidonSe(Spec):
@@ -212,7 +246,7 @@ class AidonSe(Spec):
         """Clock item, then the 26 registers; no identity items."""
         items: list[axdr.Encodable] = [(CLOCK_OBIS, self.clock.encode(ident.meter_time))]
         items += [
-            _register_item(reg, reading_values)
+            _register_item(reg, reg.typed(reading_values))
             for reg in self.registers(shape.kind, shape.topology)
         ]
         return _notification_frame(items)
