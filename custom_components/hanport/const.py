@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Final
 
+from .accounting import config as _acc
+
 DOMAIN: Final = "hanport"
 LOGGER: Final = logging.getLogger(__package__)
 
@@ -82,6 +84,26 @@ DEFAULT_INSTANT_POWER: Final = True
 CONF_SILENCE_TIMEOUT: Final = "silence_timeout"
 """Seconds without a valid frame before the link is reopened and entities go unavailable."""
 DEFAULT_SILENCE_TIMEOUT: Final = 30
+
+# --- energy accounting options (accounting/) -----------------------------------------
+CONF_CAPACITY_PEAKS: Final = "capacity_peaks"
+"""How many daily peak hours the monthly capacity value averages (Norway: 3), 1-5."""
+DEFAULT_CAPACITY_PEAKS: Final = _acc.DEFAULT_CAPACITY_PEAKS
+MIN_CAPACITY_PEAKS: Final = _acc.MIN_CAPACITY_PEAKS
+MAX_CAPACITY_PEAKS: Final = _acc.MAX_CAPACITY_PEAKS
+
+CONF_CAPACITY_STEPS: Final = "capacity_steps"
+"""Upper limits (kW) of the capacity steps, strictly rising, stored as a list of numbers.
+A text field can use accounting.config.parse_step_limits (ValueError -> form error) and
+format_step_limits for its default."""
+DEFAULT_CAPACITY_STEPS: Final = _acc.DEFAULT_STEP_LIMITS_KW
+
+CONF_MAX_POWER: Final = "max_power"
+"""kW the installation can draw at most (its fuse): an energy register rising faster than
+this is rejected as corrupt. When unset: 3 x 63 A x 230 V, times the CT multiplier."""
+DEFAULT_MAX_POWER: Final = _acc.DEFAULT_MAX_POWER_KW
+MIN_MAX_POWER: Final = _acc.MIN_MAX_POWER_KW
+MAX_MAX_POWER: Final = _acc.MAX_MAX_POWER_KW
 
 # --- limits the flow's selectors should use -------------------------------------------
 MIN_UPDATE_INTERVAL: Final = 0
