@@ -295,7 +295,9 @@ def test_kamstrup_dk_encrypted_push_list(phase: dict[str, float], count: int) ->
     if count == 0x41:
         values |= {"power_factor_l2": 0.6, "power_factor_l3": 0.7}
         values |= {f"active_power_{d}_l{p}": 1.0 for d in ("import", "export") for p in (2, 3)}
-    values["active_energy_import_l1"] = 5.5  # optional per-phase energy
+    phases = (1,) if count == 0x25 else (1, 2, 3)
+    values |= {f"active_energy_{d}_l{p}": 0.0 for d in ("import", "export") for p in phases}
+    values["active_energy_import_l1"] = 5.5
     frame = encode_reading(
         reading(values, meter_id="21928281", meter_time=SUMMER),
         Layout.KAMSTRUP_DK,
@@ -320,7 +322,7 @@ def test_kamstrup_dk_encrypted_push_list(phase: dict[str, float], count: int) ->
     assert body[pf + 1] == 94
     per_phase_energy = body.index(obis(1, 1, 21, 8, 0))
     assert body[per_phase_energy + 1] == 5500
-    assert body[-1] == 0 or count == 0x25  # absent per-phase energies are sent as 0
+    assert body[-2] == obis(1, 1, 21 + 20 * (len(phases) - 1), 8, 0)
 
 
 # ---------------------------------------------------------------- Austria
@@ -468,7 +470,7 @@ def test_p1_dk_order_and_spelling() -> None:
     )
     ident, data = parse_p1(raw)
     assert ident == "LGF5E360"
-    assert data[0].endswith("S)")
+    assert data[0].endswith("W)")  # L&G sends W all year
     assert [line.split("(")[0] for line in data[9:12]] == ["1-0:21.7.0", "1-0:22.7.0", "1-0:41.7.0"]
     assert data[4] == "1-0:4.8.0(00009770.640*kVArh)"
     assert data[8] == "1-0:4.7.0(0000.947*kVAr)"
@@ -478,8 +480,11 @@ def test_p1_one_phase_defaults_and_errors() -> None:
     values = {k: v for k, v in _p1_values().items() if not k.endswith(("l2", "l3"))}
     _, lines = parse_p1(encode_reading(reading(values), Layout.P1_FI))
     assert len(lines) == 8 + 4 + 2  # no clock line without a meter time
-    ident, _ = parse_p1(encode_reading(reading(values), Layout.P1_NO))
+    ident, lines = parse_p1(
+        encode_reading(reading(values, meter_time=SUMMER, manufacturer="Kamstrup"), Layout.P1_NO)
+    )
     assert ident == "KAM5"
+    assert lines[0] == "0-0:1.0.0(240721210000S)"  # Kamstrup flags summer time
     ident, _ = parse_p1(
         encode_reading(reading(values, manufacturer="Aidon", meter_type="6534"), Layout.P1_FI)
     )
@@ -521,7 +526,7 @@ def test_public_helpers() -> None:
     assert carried_names(Layout.AIDON_NO, ListKind.POWER) == ("active_power_import",)
     assert "current_l2" not in carried_names(Layout.AIDON_NO, ListKind.STATUS, Topology.THREE_WIRE)
     assert "voltage_l2" not in carried_names(Layout.KAIFA_NO, ListKind.STATUS, Topology.THREE_WIRE)
-    assert "active_energy_import_l1" not in carried_names(Layout.KAMSTRUP_DK, ListKind.ENERGY)
+    assert "active_energy_import_l3" in carried_names(Layout.KAMSTRUP_DK, ListKind.ENERGY)
     assert resolution(Layout.AIDON_NO, "active_energy_import") == 2
     assert resolution(Layout.KAMSTRUP_NO, "active_energy_import") == 2
     assert resolution(Layout.KAMSTRUP_SE, "active_energy_import") == 3
@@ -565,10 +570,7 @@ def test_expected_reading_identity() -> None:
     )
     assert (se.manufacturer, se.meter_id, se.meter_type) == ("Aidon", None, None)
     dk = expected_reading(
-        reading(
-            _p1_values() | {"power_factor": 0.5} | {f"power_factor_l{p}": 0.5 for p in (1, 2, 3)}
-        ),
-        Layout.KAMSTRUP_DK,
+        reading(dict.fromkeys(layout_values(Layout.KAMSTRUP_DK), 0.5)), Layout.KAMSTRUP_DK
     )
     assert (dk.manufacturer, dk.meter_type) == ("Kamstrup", None)
     at = expected_reading(

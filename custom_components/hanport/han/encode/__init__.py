@@ -28,7 +28,6 @@ from ._common import (
     Shape,
     Spec,
     Topology,
-    decoded_time,
     quantize,
     require,
 )
@@ -183,7 +182,7 @@ def expected_reading(reading: Reading, layout: Layout) -> Reading:
     who = spec.identity(ident, shape)
     meter_time: datetime | None = None
     if spec.has_time(shape.kind):
-        meter_time = decoded_time(spec.clock, reading.meter_time)
+        meter_time = spec.readback_time(reading.meter_time)
     return Reading(
         protocol=spec.protocol,
         manufacturer=who.manufacturer,

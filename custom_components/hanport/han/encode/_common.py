@@ -259,6 +259,10 @@ class Spec:
         """Adjust rounded values to what the decoder derives (P1 current signs)."""
         return values
 
+    def readback_time(self, when: datetime | None) -> datetime | None:
+        """Return ``when`` as the decoder reads it back from this layout's clock."""
+        return decoded_time(self.clock, when)
+
 
 @dataclass(frozen=True, slots=True)
 class Ident:

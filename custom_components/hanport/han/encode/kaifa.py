@@ -108,6 +108,11 @@ class _Kaifa(Spec):
         """MA105H2E / MA304H3E / MA304H4."""
         return self._defaults[topology]
 
+    def identity(self, ident: Ident, shape: Shape) -> Ident:
+        """Return the identity; list 1 (a one-value structure) is still Kaifa's alone."""
+        who = Spec.identity(self, ident, shape)
+        return Ident(self.manufacturer, who.meter_id, who.meter_type, None)
+
 
 class KaifaNo(_Kaifa):
     """Positional structure of 1, 9/13 or 14/18 values; ``09 0C`` APDU clock; 01 / 02 01 / 10."""

@@ -162,9 +162,8 @@ _DK_PHASE_ENERGY_IMPORT: Final = tuple(
 class KamstrupDk(Spec):
     """Danish "DLMS push 1": 1 + 32 pairs (3-phase, ``02 41``) or 1 + 18 (1-phase, ``02 25``).
 
-    Energies Wh, current 0.01 A, voltage 1 V, power factor 0.01. The per-phase
-    energy registers have no canonical name; a reading may carry them as
-    ``active_energy_import_l1`` etc., otherwise 0 is sent.
+    Energies Wh, current 0.01 A, voltage 1 V, power factor 0.01, and per-phase
+    energies (``active_energy_import_l1`` …, see ``scaling.EXTRA_UNITS``).
     """
 
     kinds = (ListKind.ENERGY,)
@@ -189,10 +188,9 @@ class KamstrupDk(Spec):
         return self._energies + POWERS, after
 
     def registers(self, kind: ListKind, topology: Topology) -> tuple[Register, ...]:
-        """Every register of the list except the per-phase energies (no canonical name)."""
+        """Return every register of the list, in wire order."""
         before, after = self._layout(topology)
-        skip = _DK_PHASE_ENERGY_EXPORT + _DK_PHASE_ENERGY_IMPORT
-        return before + tuple(reg for reg in after if reg not in skip)
+        return before + after
 
     def topology(self, meter_type: str | None, values: Mapping[str, float]) -> Topology:
         """1-phase when L2/L3 are absent, otherwise the 3-phase list."""
@@ -220,10 +218,7 @@ class KamstrupDk(Spec):
             body += [reg.code, reg.typed(reading_values)]
         body += [CLOCK_OBIS, self.clock.encode(ident.meter_time)]
         for reg in after:
-            value = (
-                reg.typed(reading_values) if reg.name in reading_values else axdr.Typed(reg.tag, 0)
-            )
-            body += [reg.code, value]
+            body += [reg.code, reg.typed(reading_values)]
         stamp = self.clock.encode(ident.meter_time)
         apdu = _wire.encode_data_notification(
             tuple(body), invoke_id=0, timestamp=stamp, datetime_style="axdr"

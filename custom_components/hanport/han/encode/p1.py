@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Final
 
 from ..dlms import axdr
@@ -64,18 +65,22 @@ def _phase_power(kind: int, phase: int) -> Register:
 
 @dataclass(frozen=True, slots=True)
 class _Country:
-    """Line order and spelling of one market's telegram."""
+    """Line order, spelling and clock of one market's telegram."""
 
     by_phase_first: bool  # DK (L&G E360): 21,22,41,42,...; SE: 21,41,61,22,...
     var_unit: str
-    flag_model: str  # ident when the reading names no maker
+    ident: str  # the ident when the reading names no maker ...
+    maker: str  # ... and the maker and model a decoder reads from it
+    model: str | None
+    zone: tzinfo | None  # the fixed offset the meters keep all year; None: local wall clock
 
 
+_NORMAL_TIME: Final = timezone(timedelta(hours=1))
 _COUNTRIES: Final = {
-    "SE": _Country(False, "kvar", "ELL5\\253833635_A"),
-    "DK": _Country(True, "kVAr", "LGF5E360"),
-    "FI": _Country(False, "kvar", "ADN9 6534"),
-    "NO": _Country(False, "kVAr", "KAM5"),
+    "SE": _Country(False, "kvar", "ELL5\\253833635_A", "ELL", "53833635_A", _NORMAL_TIME),
+    "DK": _Country(True, "kVAr", "LGF5E360", "Landis+Gyr", "E360", _NORMAL_TIME),
+    "FI": _Country(False, "kvar", "ADN9 6534", "Aidon", "6534", None),
+    "NO": _Country(False, "kVAr", "KAM5", "Kamstrup", None, None),
 }
 IDENT_FLAGS: Final = {
     "Aidon": "ADN9 ",
@@ -84,6 +89,7 @@ IDENT_FLAGS: Final = {
     "Kaifa": "KFM5",
     "Sagemcom": "SAG5",
     "Iskraemeco": "ISK5",
+    "ELL": "ELL5\\2",  # the Swedish /ELL5 meter (maker unidentified; IEC 62056-21 escape \\2)
 }
 
 
@@ -123,13 +129,19 @@ class P1(Spec):
         return Topology.FOUR_WIRE
 
     def ident(self, ident: Ident) -> str:
-        """``/XXXZ…``: the maker's flag and baud digit, then the model; else the market default."""
+        """Return ``XXXZ…``: the maker's flag and baud digit, then the model (or the default)."""
         if ident.manufacturer is None:
-            return self.country.flag_model
+            return self.country.ident
         flag = IDENT_FLAGS.get(ident.manufacturer)
         if flag is None:
             raise EncodeError(f"no P1 ident flag for {ident.manufacturer!r}")
         return flag + (ident.meter_type or "")
+
+    def wall_clock(self, when: datetime) -> datetime:
+        """Return the meter's wall-clock time for ``when`` (SE/DK meters keep UTC+1)."""
+        if when.tzinfo is not None and self.country.zone is not None:
+            when = when.astimezone(self.country.zone)
+        return when.replace(tzinfo=None, microsecond=0)
 
     def line(self, reg: Register, values: Mapping[str, float]) -> str:
         """One ``OBIS(value*unit)`` line."""
@@ -150,9 +162,11 @@ class P1(Spec):
     ) -> bytes:
         """Build the telegram with its CRC."""
         lines: list[str] = []
-        when = ident.meter_time
-        if when is not None:
-            season = "S" if eu_summer_time(when) else "W"
+        if ident.meter_time is not None:
+            when = self.wall_clock(ident.meter_time)
+            # Kamstrup flags summer time; the other captured meters (ELL, L&G) send W all year
+            summer = ident.manufacturer == "Kamstrup" and eu_summer_time(when)
+            season = "S" if summer else "W"
             lines.append(f"0-0:1.0.0({when:%y%m%d%H%M%S}{season})")
         lines += [
             self.line(reg, reading_values) for reg in self.registers(shape.kind, shape.topology)
@@ -160,8 +174,16 @@ class P1(Spec):
         return _wire.build_p1_telegram(self.ident(ident), lines)
 
     def identity(self, ident: Ident, shape: Shape) -> Ident:
-        """Maker and model as the ident line states them (no meter id in these telegrams)."""
-        return Ident(ident.manufacturer, None, ident.meter_type, None)
+        """Return maker and model as the ident line states them (no meter id is sent)."""
+        if ident.manufacturer is None:
+            return Ident(self.country.maker, None, self.country.model, None)
+        return Ident(ident.manufacturer, None, (ident.meter_type or "").strip(" :") or None, None)
+
+    def readback_time(self, when: datetime | None) -> datetime | None:
+        """Return the wall clock, with the market's fixed offset where it has one."""
+        if when is None:
+            return None
+        return self.wall_clock(when).replace(tzinfo=self.country.zone)
 
     def readback(self, values: dict[str, float]) -> dict[str, float]:
         """Currents come back unsigned, negative where the phase exports more than it imports."""
