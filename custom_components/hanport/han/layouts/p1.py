@@ -1,0 +1,252 @@
+"""P1 ASCII telegrams (SE, DK, FI, NO; DSMR-5-like) -> one ``Reading``.
+
+``/XXXZ<ident>`` then ``OBIS(value*unit)`` lines then ``!CRC``. The framer has
+checked the CRC already; here every line stands alone: a line that does not
+parse (``1-0:4:24.7.0(...)`` in a real Kamstrup capture), has an unknown OBIS
+code, a unit that does not fit its quantity, or a historical billing period is
+skipped and the rest is kept.
+
+Units are converted from the text: kW -> W, kvar/kVAr -> var, kWh, kvarh/kVArh,
+V, A (W, var, Wh, varh also accepted). Numbers are parsed as decimals, so
+``0001.727*kW`` is exactly 1727.0 W.
+
+Phase currents are unsigned in P1. The sign is derived from the per-phase
+powers the same telegram carries: a phase whose export (22/42/62.7.0) exceeds
+its import (21/41/61.7.0) gets a negative current, matching the signed currents
+of the binary Aidon lists. Nothing else is derived.
+
+**Meter time.** ``0-0:1.0.0(YYMMDDhhmmssX)`` is read as follows:
+
+* Sweden (and no country given: the field set implemented here is the Swedish
+  Energiföretagen one): the recommendation says meters stay on normal time,
+  UTC+1, all year and X (W/S) may be ignored. A Swedish Kamstrup sends ``S`` in
+  April and still means UTC+1. The time is returned **aware, UTC+1**, X ignored:
+  a naive local time would be an hour wrong all summer.
+* Denmark: same (a Danish L&G E360 still sends ``W`` the day after DST began).
+* Any other country (FI, NO, ...): no evidence that the meter keeps normal time,
+  so the time is returned **naive**, the meter's wall clock (see ``Reading``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
+from typing import Final
+
+from .. import reading as r
+from ..errors import FrameError, RejectReason
+from ..options import DecodeOptions
+from ..reading import Protocol, Reading
+from ..scaling import Quantity, quantity_of, scale
+from .obis_array import Kind, finish, lookup
+
+MAKERS: Final[dict[str, str]] = {
+    "LGF": "Landis+Gyr",
+    "LGZ": "Landis+Gyr",
+    "KAM": "Kamstrup",
+    "ADN": "Aidon",
+    "NES": "NES",
+    "KFM": "Kaifa",
+    "ISK": "Iskraemeco",
+    "SAG": "Sagemcom",
+}
+"""P1 ident FLAG ID -> manufacturer. An unlisted flag (``ELL``) is reported as the flag itself."""
+
+# unit text (lower case) -> (quantity, decimal exponent to the canonical unit)
+_UNITS: Final[dict[str, tuple[Quantity, int]]] = {
+    "kw": (Quantity.POWER, 3),
+    "w": (Quantity.POWER, 0),
+    "kvar": (Quantity.POWER, 3),
+    "var": (Quantity.POWER, 0),
+    "kwh": (Quantity.ENERGY, 0),
+    "wh": (Quantity.ENERGY, -3),
+    "kvarh": (Quantity.ENERGY, 0),
+    "varh": (Quantity.ENERGY, -3),
+    "v": (Quantity.VOLTAGE, 0),
+    "a": (Quantity.CURRENT, 0),
+    "hz": (Quantity.FREQUENCY, 0),
+    "": (Quantity.POWER_FACTOR, 0),
+}
+
+NORMAL_TIME: Final[dict[str | None, timezone]] = {
+    None: timezone(timedelta(hours=1)),
+    "SE": timezone(timedelta(hours=1)),
+    "DK": timezone(timedelta(hours=1)),
+}
+"""Country -> the fixed offset its P1 meters keep all year (absent: naive wall clock)."""
+
+_PHASE_SIGNS: Final = tuple(
+    (f"current_{p}", f"active_power_import_{p}", f"active_power_export_{p}") for p in r.PHASES
+)
+_DSMR_VERSION: Final = (1, 0, 2, 8)  # 1-3:0.2.8 (A, C, D, E)
+_MAX_DIGITS: Final = 18
+"""Longer numbers are not meter values (and could overflow a float)."""
+
+
+def _malformed(detail: str) -> FrameError:
+    return FrameError(RejectReason.P1_MALFORMED, detail)
+
+
+def _byte(field: str) -> int | None:
+    if not field.isascii() or not field.isdigit():
+        return None
+    value = int(field)
+    return value if value < 256 else None
+
+
+def parse_obis(text: str) -> bytes | None:
+    """``A-B:C.D.E[.F]`` -> 6 OBIS bytes (F defaults to 255), or ``None``."""
+    a, dash, rest = text.partition("-")
+    b, colon, cde = rest.partition(":")
+    parts = cde.split(".")
+    if not dash or not colon or len(parts) not in (3, 4):
+        return None
+    fields = [_byte(f) for f in (a, b, *parts)]
+    if len(fields) == 5:
+        fields.append(255)
+    out = bytearray()
+    for value in fields:
+        if value is None:
+            return None
+        out.append(value)
+    return bytes(out)
+
+
+def parse_decimal(text: str) -> tuple[int, int] | None:
+    """``-0012.340`` -> ``(-12340, 3)`` (digits, decimals), or ``None``."""
+    sign = 1
+    if text[:1] in ("-", "+"):
+        sign = -1 if text[0] == "-" else 1
+        text = text[1:]
+    whole, dot, frac = text.partition(".")
+    digits = whole + frac
+    if (
+        not digits
+        or len(digits) > _MAX_DIGITS
+        or not digits.isascii()
+        or not digits.isdigit()
+        or (dot and not frac)
+    ):
+        return None
+    return sign * int(digits), len(frac)
+
+
+def parse_timestamp(text: str, country: str | None) -> datetime | None:
+    """``YYMMDDhhmmssX`` -> datetime (see the module docstring for the offset)."""
+    digits = text[:12]
+    if len(digits) != 12 or not digits.isascii() or not digits.isdigit():
+        return None
+    yy, mo, dd, hh, mi, ss = (int(digits[i : i + 2]) for i in range(0, 12, 2))
+    try:
+        return datetime(2000 + yy, mo, dd, hh, mi, ss, tzinfo=NORMAL_TIME.get(country))
+    except ValueError:
+        return None
+
+
+def _identifier(text: str) -> str | None:
+    """Return a meter id; DSMR sends it as hex-encoded ASCII (``4530...`` -> ``E0...``).
+
+    Decoded only when the result is letters and digits, so a plain number that
+    happens to be valid hex is kept as sent.
+    """
+    text = text.strip()
+    if len(text) % 2 == 0:
+        try:
+            decoded = bytes.fromhex(text).decode("ascii")
+        except ValueError:  # not hex, or not ASCII (UnicodeDecodeError is a ValueError)
+            decoded = ""
+        if decoded.isalnum():
+            return decoded
+    return text or None
+
+
+def _ident(line: str) -> tuple[str | None, str | None]:
+    r"""Split ``/XXXZ<ident>`` into (manufacturer, meter type).
+
+    ``XXX`` is the FLAG ID, ``Z`` the baud-rate character; an IEC 62056-21
+    escape ``\W`` before the identification is dropped.
+    """
+    flag = line[1:4]
+    rest = line[5:]
+    if rest.startswith("\\"):
+        rest = rest[2:]
+    rest = rest.strip(" :")
+    maker = MAKERS.get(flag.upper())
+    if maker is None and len(flag) == 3 and flag.isascii() and flag.isalpha():
+        maker = flag.upper()
+    return maker, rest or None
+
+
+def _value(name: str, text: str) -> float | None:
+    number, star, unit = text.partition("*")
+    units = _UNITS.get(unit.strip().lower() if star else "")
+    if units is None or units[0] is not quantity_of(name):
+        return None
+    parsed = parse_decimal(number.strip())
+    if parsed is None:
+        return None
+    digits, decimals = parsed
+    return finish(name, scale(digits, units[1] - decimals))
+
+
+def decode_telegram(telegram: bytes, *, options: DecodeOptions) -> Reading:
+    """Decode one P1 telegram (``/`` ... ``!CRC``, CRC already checked).
+
+    Raises ``FrameError(P1_MALFORMED)`` when there is no ident line or nothing
+    usable (no value and no meter id) in it.
+    """
+    text = telegram.decode("latin-1")
+    lines = text.splitlines()
+    if not lines or not lines[0].startswith("/"):
+        raise _malformed("telegram does not start with an ident line")
+    manufacturer, meter_type = _ident(lines[0])
+    country = options.country.upper() if options.country is not None else None
+    values: dict[str, float] = {}
+    meter_id: str | None = None
+    list_version: str | None = None
+    meter_time: datetime | None = None
+    for line in lines[1:]:
+        if line.startswith("!"):
+            break
+        open_at = line.find("(")
+        if open_at <= 0 or not line.endswith(")"):
+            continue
+        code = parse_obis(line[:open_at])
+        if code is None or code[5] != 255:
+            continue
+        content = line[line.rfind("(") + 1 : -1]
+        target = lookup(code)
+        if target is None:
+            if (code[0], code[2], code[3], code[4]) == _DSMR_VERSION:
+                list_version = content.strip() or None
+            continue
+        kind, name = target
+        if kind is Kind.VALUE:
+            value = _value(name, content)
+            if value is not None:
+                values[name] = value
+        elif kind is Kind.CLOCK:
+            meter_time = parse_timestamp(content, country)
+        elif kind is Kind.METER_ID:
+            meter_id = _identifier(content)
+        elif kind is Kind.METER_TYPE:
+            meter_type = content.strip() or meter_type
+        else:
+            list_version = content.strip() or None
+    for current, imported, exported in _PHASE_SIGNS:
+        amps = values.get(current)
+        export = values.get(exported)
+        if amps and export is not None and export > values.get(imported, 0.0):
+            values[current] = -amps
+    if not values and meter_id is None:
+        raise _malformed("no usable line")
+    return Reading(
+        protocol=Protocol.P1,
+        manufacturer=manufacturer,
+        meter_id=meter_id,
+        meter_type=meter_type,
+        list_version=list_version,
+        meter_time=meter_time,
+        values=MappingProxyType(values),
+        frame=telegram,
+    )
