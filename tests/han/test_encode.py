@@ -27,6 +27,7 @@ from custom_components.hanport.han.encode import (
     layout_spec,
     list_kinds,
     resolution,
+    topologies,
 )
 from custom_components.hanport.han.encode._common import (
     UNSPECIFIED_DATETIME,
@@ -523,6 +524,9 @@ def test_list1_drops_export_power() -> None:
 
 def test_public_helpers() -> None:
     assert list_kinds(Layout.KAMSTRUP_NO) == (ListKind.STATUS, ListKind.ENERGY)
+    assert topologies(Layout.LG_E350_NO) == (Topology.THREE_WIRE,)
+    assert "current_l2" not in carried_names(Layout.LG_E350_NO, ListKind.STATUS)
+    assert "current_l2" in carried_names(Layout.AIDON_NO, ListKind.STATUS)
     assert carried_names(Layout.AIDON_NO, ListKind.POWER) == ("active_power_import",)
     assert "current_l2" not in carried_names(Layout.AIDON_NO, ListKind.STATUS, Topology.THREE_WIRE)
     assert "voltage_l2" not in carried_names(Layout.KAIFA_NO, ListKind.STATUS, Topology.THREE_WIRE)
@@ -536,6 +540,8 @@ def test_public_helpers() -> None:
     assert layout_spec(Layout.OBIS_ARRAY_AT).protocol is Protocol.MBUS
     with pytest.raises(NotImplementedError):
         Spec().registers(ListKind.POWER, Topology.FOUR_WIRE)
+    assert Spec().default_meter_type(Topology.FOUR_WIRE) is None
+    assert Spec().has_time(ListKind.POWER)
 
 
 def test_quantize_is_exact_decimal() -> None:

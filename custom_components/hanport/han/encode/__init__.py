@@ -47,6 +47,7 @@ __all__ = [
     "layout_spec",
     "list_kinds",
     "resolution",
+    "topologies",
 ]
 
 
@@ -122,11 +123,23 @@ def _shape(spec: Spec, layout: Layout, kind: ListKind, topology: Topology) -> Sh
     return Shape(kind, topology, names)
 
 
+def topologies(layout: Layout) -> tuple[Topology, ...]:
+    """Return the wirings this layout's lists are documented for."""
+    return _SPECS[layout].topologies
+
+
 def carried_names(
-    layout: Layout, kind: ListKind, topology: Topology = Topology.FOUR_WIRE
+    layout: Layout, kind: ListKind, topology: Topology | None = None
 ) -> tuple[str, ...]:
-    """Return the value names one list of ``layout`` carries, in wire order."""
+    """Return the value names one list of ``layout`` carries, in wire order.
+
+    ``topology`` defaults to 4-wire, or the layout's only wiring (L&G E350: 3-wire).
+    """
     spec = _SPECS[layout]
+    if topology is None:
+        topology = (
+            Topology.FOUR_WIRE if Topology.FOUR_WIRE in spec.topologies else spec.topologies[0]
+        )
     return _shape(spec, layout, kind, topology).names
 
 

@@ -16,7 +16,7 @@ from typing import Final
 
 from ..cosem import Obis, Unit, encode_datetime, obis, parse_datetime
 from ..dlms import axdr
-from ..reading import ENERGY_NAMES, ListKind, Protocol
+from ..reading import ListKind, Protocol
 
 
 class Topology(StrEnum):
@@ -98,15 +98,6 @@ def require(values: Mapping[str, float], names: Iterable[str], what: str) -> Non
     missing = [name for name in names if name not in values]
     if missing:
         raise EncodeError(f"{what} needs {', '.join(missing)}")
-
-
-def kind_of(values: Mapping[str, float]) -> ListKind:
-    """Which list a set of values asks for (same rule as ``Reading.list_kind``)."""
-    if not ENERGY_NAMES.isdisjoint(values):
-        return ListKind.ENERGY
-    if set(values) <= {"active_power_import", "active_power_export"}:
-        return ListKind.POWER
-    return ListKind.STATUS
 
 
 def topology_from_values(values: Mapping[str, float]) -> Topology:
@@ -228,7 +219,7 @@ class Spec:
 
     def topology(self, meter_type: str | None, values: Mapping[str, float]) -> Topology:
         """Return the wiring from the meter model, else from the values present."""
-        return topology_from_values(values)
+        raise NotImplementedError
 
     def default_meter_type(self, topology: Topology) -> str | None:
         """Return a model string for readings that carry none."""
