@@ -1,0 +1,1 @@
+"""Simulated meters (see ``simulator`` for the public API)."""
