@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Final
 
 from ..reading import ListKind, Reading
+from ..scaling import Scheme
 from ._common import (
     EncodeError,
     Ident,
@@ -91,8 +92,12 @@ _SPECS: Final[dict[Layout, Spec]] = {
     Layout.AIDON_SE: _manufactured(AidonSe(), "Aidon"),
     Layout.KAIFA_NO: _manufactured(KaifaNo(), "Kaifa"),
     Layout.KAIFA_SE: _manufactured(KaifaSe(), "Kaifa"),
-    Layout.KAMSTRUP_NO: _manufactured(KamstrupNordic(2, _KAMSTRUP_NO_TYPES), "Kamstrup"),
-    Layout.KAMSTRUP_SE: _manufactured(KamstrupNordic(3, _KAMSTRUP_SE_TYPES), "Kamstrup"),
+    Layout.KAMSTRUP_NO: _manufactured(
+        KamstrupNordic(Scheme.KAMSTRUP_NO, _KAMSTRUP_NO_TYPES), "Kamstrup"
+    ),
+    Layout.KAMSTRUP_SE: _manufactured(
+        KamstrupNordic(Scheme.KAMSTRUP_SE, _KAMSTRUP_SE_TYPES), "Kamstrup"
+    ),
     Layout.KAMSTRUP_DK: _manufactured(KamstrupDk(), "Kamstrup"),
     Layout.LG_E350_NO: _manufactured(Embriq(), "Landis+Gyr"),
     Layout.LG_E450_AT: _manufactured(LgE450At(), "Landis+Gyr"),

@@ -17,6 +17,7 @@ from typing import Final
 from ..cosem import Obis, Unit, encode_datetime, obis, parse_datetime
 from ..dlms import axdr
 from ..reading import ListKind, Protocol
+from ..scaling import Scheme, exponents
 
 
 class Topology(StrEnum):
@@ -88,9 +89,14 @@ def register(name: str, c: int, d: int, tag: int, scaler_unit: tuple[int, Unit])
     return Register(name, obis(1, 0, c, d, 0), tag, shift - scaler, scaler, unit)
 
 
-def implicit(name: str, c: int, d: int, tag: int, decimals: int, *, b: int = 0) -> Register:
-    """Describe a register with implicit scaling (Kaifa, Kamstrup: no scaler sent)."""
+def fixed(name: str, c: int, d: int, tag: int, decimals: int, *, b: int = 0) -> Register:
+    """Describe a register whose resolution the format itself fixes (P1 text)."""
     return Register(name, obis(1, b, c, d, 0), tag, decimals)
+
+
+def implicit(name: str, c: int, d: int, tag: int, scheme: Scheme, *, b: int = 0) -> Register:
+    """Describe a register sent without a scaler: its resolution is ``scaling.IMPLICIT``'s."""
+    return Register(name, obis(1, b, c, d, 0), tag, -exponents(scheme)[name])
 
 
 def require(values: Mapping[str, float], names: Iterable[str], what: str) -> None:

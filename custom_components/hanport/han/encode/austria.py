@@ -14,6 +14,7 @@ from typing import Final
 from ..cosem import Unit
 from ..dlms import axdr
 from ..reading import ListKind, Protocol
+from ..scaling import Scheme
 from . import _wire
 from ._common import (
     ClockStyle,
@@ -30,18 +31,19 @@ from ._common import (
 )
 
 _U32, _U16 = axdr.UINT32, axdr.UINT16
+_E450_SCHEME: Final = Scheme.LANDIS_GYR_E450
 
 _E450: Final = (
-    implicit("voltage_l1", 32, 7, _U16, 0),
-    implicit("voltage_l2", 52, 7, _U16, 0),
-    implicit("voltage_l3", 72, 7, _U16, 0),
-    implicit("current_l1", 31, 7, _U16, 2),
-    implicit("current_l2", 51, 7, _U16, 2),
-    implicit("current_l3", 71, 7, _U16, 2),
-    implicit("active_power_import", 1, 7, _U32, 0),
-    implicit("active_power_export", 2, 7, _U32, 0),
-    implicit("active_energy_import", 1, 8, _U32, 3),
-    implicit("active_energy_export", 2, 8, _U32, 3),
+    implicit("voltage_l1", 32, 7, _U16, _E450_SCHEME),
+    implicit("voltage_l2", 52, 7, _U16, _E450_SCHEME),
+    implicit("voltage_l3", 72, 7, _U16, _E450_SCHEME),
+    implicit("current_l1", 31, 7, _U16, _E450_SCHEME),
+    implicit("current_l2", 51, 7, _U16, _E450_SCHEME),
+    implicit("current_l3", 71, 7, _U16, _E450_SCHEME),
+    implicit("active_power_import", 1, 7, _U32, _E450_SCHEME),
+    implicit("active_power_export", 2, 7, _U32, _E450_SCHEME),
+    implicit("active_energy_import", 1, 8, _U32, _E450_SCHEME),
+    implicit("active_energy_export", 2, 8, _U32, _E450_SCHEME),
 )
 E450_UNKNOWN: Final = 3  # three more long-unsigned values of unknown meaning, sent as 0
 

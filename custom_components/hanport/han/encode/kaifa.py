@@ -12,6 +12,7 @@ from typing import Final
 from ..cosem import obis
 from ..dlms import axdr
 from ..reading import ListKind
+from ..scaling import Scheme
 from . import _wire
 from ._common import (
     CLOCK_OBIS,
@@ -27,25 +28,26 @@ from ._common import (
 )
 
 LIST_ID: Final = b"KFM_001"
+_KAIFA: Final = Scheme.KAIFA  # mA, 0.1 V, W, Wh
 _U32: Final = axdr.UINT32
 
 POWERS: Final = (
-    implicit("active_power_import", 1, 7, _U32, 0),
-    implicit("active_power_export", 2, 7, _U32, 0),
-    implicit("reactive_power_import", 3, 7, _U32, 0),
-    implicit("reactive_power_export", 4, 7, _U32, 0),
+    implicit("active_power_import", 1, 7, _U32, _KAIFA),
+    implicit("active_power_export", 2, 7, _U32, _KAIFA),
+    implicit("reactive_power_import", 3, 7, _U32, _KAIFA),
+    implicit("reactive_power_export", 4, 7, _U32, _KAIFA),
 )
 CURRENTS: Final = tuple(
-    implicit(f"current_l{n}", c, 7, _U32, 3) for n, c in ((1, 31), (2, 51), (3, 71))
+    implicit(f"current_l{n}", c, 7, _U32, _KAIFA) for n, c in ((1, 31), (2, 51), (3, 71))
 )
 VOLTAGES: Final = tuple(
-    implicit(f"voltage_l{n}", c, 7, _U32, 1) for n, c in ((1, 32), (2, 52), (3, 72))
+    implicit(f"voltage_l{n}", c, 7, _U32, _KAIFA) for n, c in ((1, 32), (2, 52), (3, 72))
 )
 ENERGIES: Final = (
-    implicit("active_energy_import", 1, 8, _U32, 3),
-    implicit("active_energy_export", 2, 8, _U32, 3),
-    implicit("reactive_energy_import", 3, 8, _U32, 3),
-    implicit("reactive_energy_export", 4, 8, _U32, 3),
+    implicit("active_energy_import", 1, 8, _U32, _KAIFA),
+    implicit("active_energy_export", 2, 8, _U32, _KAIFA),
+    implicit("reactive_energy_import", 3, 8, _U32, _KAIFA),
+    implicit("reactive_energy_export", 4, 8, _U32, _KAIFA),
 )
 _ZERO_UL2: Final = VOLTAGES[1]  # sent as 0 on IT meters
 CLOCK: Final = ClockStyle(deviation=None, status=0x00)

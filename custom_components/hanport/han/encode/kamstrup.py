@@ -9,11 +9,13 @@ absent pair as two nulls. DK: HDLC 41 / 03 / 13, GCM-ciphered (SC 0x30).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Final
 
 from ..cosem import obis
 from ..dlms import axdr
 from ..reading import ListKind
+from ..scaling import Scheme
 from . import _wire
 from ._common import (
     ClockStyle,
@@ -38,28 +40,61 @@ METER_NUMBER_OBIS: Final = obis(1, 1, 0, 0, 1)  # DK: meter number as uint32
 CLOCK: Final = ClockStyle(deviation=None, status="dst")
 
 
-def _r(name: str, c: int, d: int, tag: int, decimals: int) -> Register:
-    return implicit(name, c, d, tag, decimals, b=1)
-
-
-POWERS: Final = (
-    _r("active_power_import", 1, 7, _U32, 0),
-    _r("active_power_export", 2, 7, _U32, 0),
-    _r("reactive_power_import", 3, 7, _U32, 0),
-    _r("reactive_power_export", 4, 7, _U32, 0),
-)
-CURRENTS: Final = tuple(_r(f"current_l{n}", c, 7, _U32, 2) for n, c in ((1, 31), (2, 51), (3, 71)))
-VOLTAGES: Final = tuple(_r(f"voltage_l{n}", c, 7, _U16, 0) for n, c in ((1, 32), (2, 52), (3, 72)))
-_ABSENT_ON_1P: Final = CURRENTS[1:] + VOLTAGES[1:]  # sent as null pairs by 1-phase meters
-
-
-def _energies(decimals: int) -> tuple[Register, ...]:
-    return (
-        _r("active_energy_import", 1, 8, _U32, decimals),
-        _r("active_energy_export", 2, 8, _U32, decimals),
-        _r("reactive_energy_import", 3, 8, _U32, decimals),
-        _r("reactive_energy_export", 4, 8, _U32, decimals),
+def _pairs(
+    names: str, cs: tuple[int, ...], d: int, tag: int, scheme: Scheme
+) -> tuple[Register, ...]:
+    """Return ``names.format(n)`` at OBIS 1-1:c.d.0 for each phase ``n`` (1-based)."""
+    return tuple(
+        implicit(names.format(n), c, d, tag, scheme, b=1) for n, c in enumerate(cs, start=1)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Registers:
+    """Every Kamstrup register at one market's implicit resolution (``scaling.Scheme``)."""
+
+    powers: tuple[Register, ...]
+    currents: tuple[Register, ...]
+    voltages: tuple[Register, ...]
+    energies: tuple[Register, ...]
+    phase_import: tuple[Register, ...]  # DK list only, from here on
+    phase_export: tuple[Register, ...]
+    power_factors: tuple[Register, ...]
+    power_factor: Register
+    phase_energy_import: tuple[Register, ...]
+    phase_energy_export: tuple[Register, ...]
+
+    @classmethod
+    def of(cls, scheme: Scheme) -> Registers:
+        """Return the registers with ``scheme``'s resolutions."""
+        powers = tuple(
+            implicit(name, c, 7, _U32, scheme, b=1)
+            for c, name in enumerate(
+                (
+                    "active_power_import",
+                    "active_power_export",
+                    "reactive_power_import",
+                    "reactive_power_export",
+                ),
+                start=1,
+            )
+        )
+        energies = tuple(
+            implicit(reg.name.replace("power", "energy"), reg.code[2], 8, _U32, scheme, b=1)
+            for reg in powers
+        )
+        return cls(
+            powers=powers,
+            currents=_pairs("current_l{}", (31, 51, 71), 7, _U32, scheme),
+            voltages=_pairs("voltage_l{}", (32, 52, 72), 7, _U16, scheme),
+            energies=energies,
+            phase_import=_pairs("active_power_import_l{}", (21, 41, 61), 7, _U32, scheme),
+            phase_export=_pairs("active_power_export_l{}", (22, 42, 62), 7, _U32, scheme),
+            power_factors=_pairs("power_factor_l{}", (33, 53, 73), 7, _U16, scheme),
+            power_factor=implicit("power_factor", 13, 7, _U16, scheme, b=1),
+            phase_energy_import=_pairs("active_energy_import_l{}", (21, 41, 61), 8, _U32, scheme),
+            phase_energy_export=_pairs("active_energy_export_l{}", (22, 42, 62), 8, _U32, scheme),
+        )
 
 
 def kamstrup_topology(meter_type: str | None, values: Mapping[str, float]) -> Topology:
@@ -81,19 +116,20 @@ class KamstrupNordic(Spec):
     list_version = LIST_ID
     clock = CLOCK
 
-    def __init__(self, energy_decimals: int, defaults: Mapping[Topology, str]) -> None:
-        """``energy_decimals``: 2 for NO (10 Wh), 3 for SE (Wh)."""
-        self._energies = _energies(energy_decimals)
+    def __init__(self, scheme: Scheme, defaults: Mapping[Topology, str]) -> None:
+        """``scheme``: the market's resolution (energy 10 Wh in NO, Wh in SE)."""
+        self._regs = Registers.of(scheme)
         self._defaults = defaults
 
     def registers(self, kind: ListKind, topology: Topology) -> tuple[Register, ...]:
         """Powers, currents, voltages (1-phase: L1 only); energies in the hourly list."""
+        regs = self._regs
         if topology is Topology.ONE_PHASE:
-            phase: tuple[Register, ...] = (CURRENTS[0], VOLTAGES[0])
+            phase: tuple[Register, ...] = (regs.currents[0], regs.voltages[0])
         else:
-            phase = CURRENTS + VOLTAGES
-        regs = POWERS + phase
-        return regs + self._energies if kind is ListKind.ENERGY else regs
+            phase = regs.currents + regs.voltages
+        listed = regs.powers + phase
+        return listed + regs.energies if kind is ListKind.ENERGY else listed
 
     def topology(self, meter_type: str | None, values: Mapping[str, float]) -> Topology:
         """From the type number, else from the phases present."""
@@ -115,14 +151,16 @@ class KamstrupNordic(Spec):
             METER_TYPE_OBIS,
             meter_type,
         ]
-        for reg in POWERS + CURRENTS + VOLTAGES:
-            if shape.topology is Topology.ONE_PHASE and reg in _ABSENT_ON_1P:
+        regs = self._regs
+        absent = regs.currents[1:] + regs.voltages[1:]  # null pairs on 1-phase meters
+        for reg in regs.powers + regs.currents + regs.voltages:
+            if shape.topology is Topology.ONE_PHASE and reg in absent:
                 body += [None, None]
             else:
                 body += [reg.code, reg.typed(reading_values)]
         if shape.kind is ListKind.ENERGY:
             body += [CLOCK_OBIS, self.clock.encode(ident.meter_time)]
-            for reg in self._energies:
+            for reg in regs.energies:
                 body += [reg.code, reg.typed(reading_values)]
         apdu = _wire.encode_data_notification(
             tuple(body),
@@ -131,32 +169,6 @@ class KamstrupNordic(Spec):
             datetime_style="axdr",
         )
         return _wire.build_hdlc_frame(_wire.LLC + apdu, dest=b"\x2b", src=b"\x21", control=0x13)
-
-
-DK_ENERGY_DECIMALS: Final = 3  # Wh
-_DK_PF: Final = tuple(
-    _r(name, c, 7, _U16, 2)
-    for name, c in (
-        ("power_factor_l1", 33),
-        ("power_factor_l2", 53),
-        ("power_factor_l3", 73),
-    )
-)
-_DK_TOTAL_PF: Final = _r("power_factor", 13, 7, _U16, 2)
-_DK_PHASE_IMPORT: Final = tuple(
-    _r(f"active_power_import_l{n}", c, 7, _U32, 0) for n, c in ((1, 21), (2, 41), (3, 61))
-)
-_DK_PHASE_EXPORT: Final = tuple(
-    _r(f"active_power_export_l{n}", c, 7, _U32, 0) for n, c in ((1, 22), (2, 42), (3, 62))
-)
-_DK_PHASE_ENERGY_EXPORT: Final = tuple(
-    _r(f"active_energy_export_l{n}", c, 8, _U32, DK_ENERGY_DECIMALS)
-    for n, c in ((1, 22), (2, 42), (3, 62))
-)
-_DK_PHASE_ENERGY_IMPORT: Final = tuple(
-    _r(f"active_energy_import_l{n}", c, 8, _U32, DK_ENERGY_DECIMALS)
-    for n, c in ((1, 21), (2, 41), (3, 61))
-)
 
 
 class KamstrupDk(Spec):
@@ -170,22 +182,23 @@ class KamstrupDk(Spec):
     topologies = (Topology.ONE_PHASE, Topology.FOUR_WIRE)
     list_version = LIST_ID
     clock = CLOCK
-    _energies: Final = _energies(DK_ENERGY_DECIMALS)
+    _regs: Final = Registers.of(Scheme.KAMSTRUP_DK)
 
     def _layout(self, topology: Topology) -> tuple[tuple[Register, ...], tuple[Register, ...]]:
         """Return the registers before and after the clock, in wire order."""
         n = 1 if topology is Topology.ONE_PHASE else 3
+        regs = self._regs
         after = (
-            VOLTAGES[:n]
-            + CURRENTS[:n]
-            + _DK_PHASE_IMPORT[:n]
-            + _DK_PF[:n]
-            + (_DK_TOTAL_PF,)
-            + _DK_PHASE_EXPORT[:n]
-            + _DK_PHASE_ENERGY_EXPORT[:n]
-            + _DK_PHASE_ENERGY_IMPORT[:n]
+            regs.voltages[:n]
+            + regs.currents[:n]
+            + regs.phase_import[:n]
+            + regs.power_factors[:n]
+            + (regs.power_factor,)
+            + regs.phase_export[:n]
+            + regs.phase_energy_export[:n]
+            + regs.phase_energy_import[:n]
         )
-        return self._energies + POWERS, after
+        return regs.energies + regs.powers, after
 
     def registers(self, kind: ListKind, topology: Topology) -> tuple[Register, ...]:
         """Return every register of the list, in wire order."""

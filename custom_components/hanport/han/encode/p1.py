@@ -24,7 +24,7 @@ from ._common import (
     Spec,
     Topology,
     eu_summer_time,
-    implicit,
+    fixed,
     to_raw,
     topology_from_values,
 )
@@ -33,7 +33,7 @@ _U32: Final = axdr.UINT32
 
 
 def _reg(name: str, c: int, d: int, decimals: int) -> Register:
-    return implicit(name, c, d, _U32, decimals)
+    return fixed(name, c, d, _U32, decimals)
 
 
 ENERGIES: Final = (
