@@ -8,6 +8,8 @@ also in C) and the 16-bit result gives X.25 without a Python-level loop.
 from __future__ import annotations
 
 import binascii
+import sys
+from array import array
 from typing import Final
 
 
@@ -38,12 +40,28 @@ def _arc_table() -> tuple[int, ...]:
 
 
 _ARC_TABLE: Final = _arc_table()
+# Slicing-by-2: the CRC after two more bytes, indexed by the low byte of crc ^ word.
+_ARC_TABLE_2: Final = tuple(
+    (_ARC_TABLE[i] >> 8) ^ _ARC_TABLE[_ARC_TABLE[i] & 0xFF] for i in range(256)
+)
+_BIG_ENDIAN: Final = sys.byteorder == "big"
 
 
 def crc16_arc(data: bytes | bytearray | memoryview) -> int:
-    """CRC-16/ARC (P1 telegrams): poly 0x8005 reflected, init 0, no xorout."""
+    """CRC-16/ARC (P1 telegrams): poly 0x8005 reflected, init 0, no xorout.
+
+    Two bytes per step (slicing-by-2) halves the Python-level loop.
+    """
+    raw = bytes(data)
+    even = len(raw) & ~1
+    words = array("H", raw[:even])
+    if _BIG_ENDIAN:  # pragma: no cover - the words are little-endian pairs
+        words.byteswap()
     crc = 0
-    table = _ARC_TABLE
-    for byte in bytes(data):
-        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
+    low, high = _ARC_TABLE_2, _ARC_TABLE
+    for word in words:
+        mixed = crc ^ word
+        crc = low[mixed & 0xFF] ^ high[mixed >> 8]
+    if even != len(raw):
+        crc = (crc >> 8) ^ high[(crc ^ raw[-1]) & 0xFF]
     return crc

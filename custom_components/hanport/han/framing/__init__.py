@@ -1,0 +1,270 @@
+"""Framing: a byte stream of any mix of formats -> checked, reassembled messages.
+
+``FrameReader`` keeps one bounded buffer and hunts it for the earliest start of
+any format it handles (one compiled regex, C speed): HDLC ``7E A?``, M-Bus
+``68 L L 68``, P1 ``/XXX`` and, when enabled, bare APDUs (``E6 E7 00``, ``0F``,
+``DB 08 XXX``).
+Each candidate is checked by its format's parser; a failed one is counted and
+the hunt resumes one byte after its start, so a frame hidden behind a false
+start is still found. Bytes are never re-scanned: a candidate waiting for more
+data is re-checked in O(1) (HDLC/M-Bus) or from its start (P1, bare APDU, both
+capped at 4 KiB).
+
+Bare APDUs carry no checksum. They are hunted only while no checksummed frame
+(or a header whose checksum held) has been seen in the last ``LOCK_WINDOW``
+bytes, so the inside of a corrupted HDLC frame is never taken for a bare APDU.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from ..errors import Rejected
+from ..reading import Protocol
+from ._base import APDU_TAGS, LLC, NOT_A_FRAME, Bad, Found, Skip, StreamCounters
+from .apdu import MAX_APDU, parse_bare_apdu
+from .hdlc import HdlcFrame, HdlcReassembler, build_hdlc_frame, parse_hdlc
+from .mbus import MbusFrame, MbusReassembler, build_mbus_frames, parse_mbus
+from .p1 import MAX_TELEGRAM, build_p1_telegram, parse_p1
+
+__all__ = [
+    "APDU_TAGS",
+    "CHECKSUMMED",
+    "LLC",
+    "LOCK_WINDOW",
+    "MAX_APDU",
+    "MAX_TELEGRAM",
+    "NOT_A_FRAME",
+    "Bad",
+    "Found",
+    "FrameReader",
+    "HdlcFrame",
+    "MbusFrame",
+    "Message",
+    "Skip",
+    "StreamCounters",
+    "build_hdlc_frame",
+    "build_mbus_frames",
+    "build_p1_telegram",
+    "parse_bare_apdu",
+    "parse_hdlc",
+    "parse_mbus",
+    "parse_p1",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+LOCK_WINDOW: Final = 16384
+"""Bytes after a checksummed frame during which bare APDUs are not hunted."""
+CHECKSUMMED: Final = frozenset({Protocol.HDLC, Protocol.MBUS, Protocol.P1})
+
+_PATTERNS: Final = {
+    Protocol.HDLC: rb"\x7e[\xa0-\xaf]",
+    Protocol.MBUS: rb"\x68(?P<l>.)(?P=l)\x68",
+    Protocol.P1: rb"/[A-Za-z]{3}",
+    Protocol.APDU: rb"\xe6\xe7\x00|\x0f|[\xdb\xdc]\x08[A-Z]{3}",
+}
+_TAIL: Final = 4
+"""Bytes kept at the end of the buffer: a start pattern may continue in the next chunk."""
+_NEVER: Final = re.compile(rb"(?!)")
+
+_HDLC_LEAD: Final = 0x7E
+_MBUS_LEAD: Final = 0x68
+_P1_LEAD: Final = 0x2F
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A complete message that passed every framing check.
+
+    ``payload``: HDLC the (reassembled) info field, LLC included; M-Bus the
+    (reassembled) data after DTSAP; P1 the telegram; bare APDU the APDU as sent.
+    ``frame`` is the raw frame bytes (all segments). ``result`` is what the
+    bare-APDU check returned.
+    """
+
+    protocol: Protocol
+    payload: bytes
+    frame: bytes
+    result: object = None
+
+
+type _Parsed = Found[HdlcFrame] | Found[MbusFrame] | Found[bytes] | Bad | Skip | None
+
+
+class FrameReader:
+    """Bytes in, checked messages out; every rejected frame is counted and reported.
+
+    ``apdu_check`` decides bare APDUs (they have no checksum): it gets the
+    delimited APDU and returns something (kept as ``Message.result``) to accept
+    it or ``None`` to treat it as garbage. Bare APDUs are hunted only when
+    ``Protocol.APDU`` is in ``formats`` and ``apdu_check`` is given.
+    """
+
+    def __init__(
+        self,
+        *,
+        formats: Collection[Protocol] = CHECKSUMMED,
+        counters: StreamCounters | None = None,
+        on_reject: Callable[[Rejected], None] | None = None,
+        apdu_check: Callable[[bytes], object | None] | None = None,
+    ) -> None:
+        if not formats:
+            raise ValueError("no format to hunt for")
+        self.counters = counters if counters is not None else StreamCounters()
+        self._on_reject = on_reject
+        self._apdu_check = apdu_check
+        framed = [_PATTERNS[p] for p in (Protocol.HDLC, Protocol.MBUS, Protocol.P1) if p in formats]
+        self._framed_re = re.compile(b"|".join(framed), re.DOTALL) if framed else _NEVER
+        self._all_re: re.Pattern[bytes] | None = None
+        if Protocol.APDU in formats and apdu_check is not None:
+            self._all_re = re.compile(b"|".join([*framed, _PATTERNS[Protocol.APDU]]), re.DOTALL)
+        self._buf = bytearray()
+        self._base = 0  # stream offset of _buf[0]
+        self._free_end = 0  # stream offset up to which bytes are a frame's trailer
+        self._unlock_at = 0  # stream offset from which bare APDUs may be hunted
+        self._hdlc = HdlcReassembler()
+        self._mbus = MbusReassembler()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held waiting for the rest of a frame (bounded by the format caps)."""
+        return len(self._buf)
+
+    def reset(self) -> None:
+        """Drop buffered bytes and partial messages (after a reconnect)."""
+        self._discard(0, len(self._buf))
+        self._base += len(self._buf)
+        self._buf.clear()
+        self._hdlc.reset()
+        self._mbus.reset()
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Message]:
+        """Add bytes; return the messages completed by them."""
+        return list(self.frames(data))
+
+    def frames(self, data: bytes | bytearray | memoryview) -> Iterator[Message]:
+        """Add bytes; iterate the messages completed by them, in stream order.
+
+        The bytes are buffered at once; exhaust the iterator before the next call.
+        """
+        before = len(self._buf)
+        self._buf += data
+        self.counters.bytes_received += len(self._buf) - before
+        return self._scan()
+
+    def _scan(self) -> Iterator[Message]:
+        buf = self._buf
+        pos = 0
+        try:
+            while True:
+                size = len(buf)
+                unlock = self._unlock_at - self._base
+                if self._all_re is not None and pos >= unlock:
+                    match = self._all_re.search(buf, pos)
+                else:
+                    stop = size if self._all_re is None else min(size, unlock)
+                    match = self._framed_re.search(buf, pos, min(size, stop + _TAIL))
+                    if match is not None and match.start() >= stop:
+                        match = None
+                    if match is None and stop < size - _TAIL:
+                        self._discard(pos, stop)  # the lock ends here: hunt APDUs too
+                        pos = stop
+                        continue
+                if match is None:
+                    keep = max(pos, size - _TAIL)
+                    self._discard(pos, keep)
+                    pos = keep
+                    return
+                start = match.start()
+                self._discard(pos, start)
+                pos = start
+                lead = buf[start]
+                parsed: _Parsed
+                if lead == _HDLC_LEAD:
+                    parsed = parse_hdlc(buf, start)
+                elif lead == _MBUS_LEAD:
+                    parsed = parse_mbus(buf, start)
+                elif lead == _P1_LEAD:
+                    parsed = parse_p1(buf, start)
+                else:
+                    parsed = parse_bare_apdu(buf, start)
+                if parsed is None:
+                    return  # wait for more bytes
+                message: Message | None = None
+                if isinstance(parsed, Found):
+                    message, accepted = self._accept(parsed, lead, start)
+                    if accepted:
+                        pos = parsed.end
+                        self._free_end = self._base + parsed.end + parsed.trailer
+                        if message is not None:
+                            yield message
+                        continue
+                elif isinstance(parsed, Bad):
+                    self._rejected(parsed, lead, start)
+                self._discard(start, start + 1)
+                pos = start + 1
+        finally:
+            if pos:
+                del buf[:pos]
+                self._base += pos
+
+    def _accept(self, found: Found[object], lead: int, start: int) -> tuple[Message | None, bool]:
+        """Turn a found frame into a message (or a stored segment); False = not taken."""
+        item = found.item
+        if isinstance(item, HdlcFrame):
+            self._lock(start)
+            complete, bads = self._hdlc.add(item)
+            protocol = Protocol.HDLC
+        elif isinstance(item, MbusFrame):
+            self._lock(start)
+            complete, bads = self._mbus.add(item)
+            protocol = Protocol.MBUS
+        elif isinstance(item, bytes) and lead == _P1_LEAD:
+            self._lock(start)
+            return Message(Protocol.P1, item, item), True
+        elif isinstance(item, bytes) and self._apdu_check is not None:
+            verdict = self._apdu_check(item)
+            if verdict is None:
+                return None, False
+            return Message(Protocol.APDU, item, item, verdict), True
+        else:  # pragma: no cover - parsers return only the types above
+            return None, False
+        for bad in bads:
+            self._report(bad)
+        if complete is None:
+            return None, True
+        return Message(protocol, complete[0], complete[1]), True
+
+    def _rejected(self, bad: Bad, lead: int, start: int) -> None:
+        self._report(bad)
+        if bad.evidence:
+            self._lock(start)
+            if lead == _HDLC_LEAD:
+                dropped = self._hdlc.abandon("a frame between segments was rejected")
+                if dropped is not None:
+                    self._report(dropped)
+
+    def _lock(self, start: int) -> None:
+        self._unlock_at = max(self._unlock_at, self._base + start + LOCK_WINDOW)
+
+    def _discard(self, start: int, end: int) -> None:
+        """Count bytes skipped over, except a previous frame's trailer."""
+        span = end - start
+        if span <= 0:
+            return
+        free = min(span, self._free_end - self._base - start)
+        self.counters.bytes_discarded += span - max(0, free)
+
+    def _report(self, bad: Bad) -> None:
+        self.counters.count_reject(bad.reason)
+        _LOGGER.debug("rejected %s: %s", bad.reason, bad.detail)
+        if self._on_reject is not None:
+            try:
+                self._on_reject(Rejected(bad.reason, bad.detail, bad.frame))
+            except Exception:
+                _LOGGER.exception("on_reject callback failed")
