@@ -30,12 +30,12 @@ from custom_components.hanport.han.encode import (
     resolution,
 )
 from custom_components.hanport.han.encode.austria import MAKER_PREFIX
-from custom_components.hanport.han.encode.p1 import IDENT_FLAGS
+from custom_components.hanport.han.encode.p1 import STYLES
 from custom_components.hanport.han.options import DecodeOptions
 from custom_components.hanport.han.reading import ListKind, Protocol, Reading
 from custom_components.hanport.han.stream import MeterStream
 
-from .encode_helpers import AUTH_KEY, KEY
+from .encode_helpers import AUTH_KEY, KEY, parse_hdlc
 
 # ---------------------------------------------------------------- what each layout needs
 
@@ -144,7 +144,7 @@ def readings(draw: st.DrawFn, layout: Layout, kind: ListKind) -> Reading:
     if layout is Layout.OBIS_ARRAY_AT:
         manufacturer = draw(st.sampled_from(sorted(MAKER_PREFIX)))
     elif layout.name.startswith("P1_"):
-        manufacturer = draw(st.sampled_from([None, *sorted(IDENT_FLAGS)]))
+        manufacturer = draw(st.sampled_from([None, *sorted(STYLES)]))
         if manufacturer is not None:
             meter_type = draw(st.none() | st.text("ABCDEFGHIJ0123456789-", min_size=1, max_size=10))
     digits = st.text("0123456789", min_size=8, max_size=16)  # GS1 ids are 16, AT numbers 12
@@ -279,6 +279,10 @@ _REENCODE: dict[str, Layout] = {
     "p1-se-ell5-2020-10-20": Layout.P1_SE,
     "p1-se-ell5-2024-12-12": Layout.P1_SE,
     "p1-dk-gh497-1": Layout.P1_DK,
+    "p1-se-gh382-1": Layout.P1_SE,  # L&G E360 in Sweden: L&G's line order and spelling
+    "p1-se-gh578-1": Layout.P1_SE,  # Kamstrup Omnia: S in summer
+    "aidon-no-l2-6525-llc-only": Layout.AIDON_NO,  # captured without HDLC: compare the info field
+    "aidon-no-l3-6525-llc-only": Layout.AIDON_NO,
 }
 
 
@@ -309,6 +313,8 @@ def test_decoded_capture_reencodes_to_its_bytes(capture_id: str) -> None:
         data = b"".join(wire[pos + 9 : pos + 4 + wire[pos + 1]] for pos in _mbus_starts(wire))
         title, counter = data[2:10], int.from_bytes(data[13:17], "big")
     again = encode_reading(reading, layout, key=key, system_title=title, frame_counter=counter)
+    if wire[:3] == b"\xe6\xe7\x00":  # a bare LLC + APDU capture
+        again = parse_hdlc(again).info
     assert again == wire
 
 

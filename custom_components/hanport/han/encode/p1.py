@@ -1,8 +1,14 @@
-"""P1 ASCII telegrams (SE/FI/NO set and the DK line order), CRC-16/ARC.
+"""P1 ASCII telegrams (Swedish field set; SE, DK, FI and NO markets), CRC-16/ARC.
 
 Energies kWh/kvarh with 3 decimals, powers kW/kvar with 3 decimals (1 W),
 voltage and current with 1 decimal. Phase currents are unsigned on the wire;
 a decoder derives the sign from the per-phase import/export powers.
+
+The market decides the default meter (its ident) and the clock (SE/DK meters
+keep UTC+1 all year); the maker decides the line order, the reactive unit's
+spelling and the summer-time flag, as the captured telegrams show:
+/ELL5 and /KAM5 list 21,41,61,22,… and /LGF5 (L&G E360) 21,22,41,42,…;
+/ELL5 writes "kvar", /KAM5 and /LGF5 "kVAr"; only /KAM5 sends S in summer.
 """
 
 from __future__ import annotations
@@ -65,32 +71,41 @@ def _phase_power(kind: int, phase: int) -> Register:
 
 @dataclass(frozen=True, slots=True)
 class _Country:
-    """Line order, spelling and clock of one market's telegram."""
+    """One market's default meter and clock."""
 
-    by_phase_first: bool  # DK (L&G E360): 21,22,41,42,...; SE: 21,41,61,22,...
-    var_unit: str
     ident: str  # the ident when the reading names no maker ...
     maker: str  # ... and the maker and model a decoder reads from it
     model: str | None
     zone: tzinfo | None  # the fixed offset the meters keep all year; None: local wall clock
 
 
+@dataclass(frozen=True, slots=True)
+class _Style:
+    """How one maker writes its telegram."""
+
+    flag: str  # ident up to the model: FLAG ID, baud character, separator
+    by_phase_first: bool = False  # 21,22,41,42,… instead of 21,41,61,22,…
+    var_unit: str = "kvar"
+    summer_flag: bool = False  # S in summer time (else W all year)
+
+
 _NORMAL_TIME: Final = timezone(timedelta(hours=1))
 _COUNTRIES: Final = {
-    "SE": _Country(False, "kvar", "ELL5\\253833635_A", "ELL", "53833635_A", _NORMAL_TIME),
-    "DK": _Country(True, "kVAr", "LGF5E360", "Landis+Gyr", "E360", _NORMAL_TIME),
-    "FI": _Country(False, "kvar", "ADN9 6534", "Aidon", "6534", None),
-    "NO": _Country(False, "kVAr", "KAM5", "Kamstrup", None, None),
+    "SE": _Country("ELL5\\253833635_A", "ELL", "53833635_A", _NORMAL_TIME),
+    "DK": _Country("LGF5E360", "Landis+Gyr", "E360", _NORMAL_TIME),
+    "FI": _Country("ADN9 6534", "Aidon", "6534", None),
+    "NO": _Country("KAM5", "Kamstrup", None, None),
 }
-IDENT_FLAGS: Final = {
-    "Aidon": "ADN9 ",
-    "Kamstrup": "KAM5",
-    "Landis+Gyr": "LGF5",
-    "Kaifa": "KFM5",
-    "Sagemcom": "SAG5",
-    "Iskraemeco": "ISK5",
-    "ELL": "ELL5\\2",  # the Swedish /ELL5 meter (maker unidentified; IEC 62056-21 escape \\2)
+STYLES: Final = {
+    "Aidon": _Style("ADN9 "),
+    "Kamstrup": _Style("KAM5", var_unit="kVAr", summer_flag=True),
+    "Landis+Gyr": _Style("LGF5", by_phase_first=True, var_unit="kVAr"),
+    "Kaifa": _Style("KFM5"),
+    "Sagemcom": _Style("SAG5"),
+    "Iskraemeco": _Style("ISK5"),
+    "ELL": _Style("ELL5\\2"),  # the Swedish /ELL5 meter (maker unidentified; escape \\2)
 }
+"""Maker (as a decoder names it) -> how it writes its telegram."""
 
 
 def _fixed(raw: int, decimals: int, width: int) -> str:
@@ -111,9 +126,13 @@ class P1(Spec):
         self.country = _COUNTRIES[country]
 
     def registers(self, kind: ListKind, topology: Topology) -> tuple[Register, ...]:
-        """Energies, powers, per-phase powers, voltages, currents in telegram order."""
+        """Energies, powers, per-phase powers, voltages, currents (the market's default order)."""
+        return self._ordered(STYLES[self.country.maker], topology)
+
+    @staticmethod
+    def _ordered(style: _Style, topology: Topology) -> tuple[Register, ...]:
         phases = (1,) if topology is Topology.ONE_PHASE else (1, 2, 3)
-        if self.country.by_phase_first:
+        if style.by_phase_first:
             per_phase = tuple(
                 _phase_power(k, p) for pair in ((0, 1), (2, 3)) for p in phases for k in pair
             )
@@ -128,14 +147,14 @@ class P1(Spec):
             return Topology.ONE_PHASE
         return Topology.FOUR_WIRE
 
-    def ident(self, ident: Ident) -> str:
-        """Return ``XXXZ…``: the maker's flag and baud digit, then the model (or the default)."""
+    def style(self, ident: Ident) -> tuple[str, _Style]:
+        """Return the ident text and the writing style of the reading's maker."""
         if ident.manufacturer is None:
-            return self.country.ident
-        flag = IDENT_FLAGS.get(ident.manufacturer)
-        if flag is None:
+            return self.country.ident, STYLES[self.country.maker]
+        style = STYLES.get(ident.manufacturer)
+        if style is None:
             raise EncodeError(f"no P1 ident flag for {ident.manufacturer!r}")
-        return flag + (ident.meter_type or "")
+        return style.flag + (ident.meter_type or ""), style
 
     def wall_clock(self, when: datetime) -> datetime:
         """Return the meter's wall-clock time for ``when`` (SE/DK meters keep UTC+1)."""
@@ -143,11 +162,12 @@ class P1(Spec):
             when = when.astimezone(self.country.zone)
         return when.replace(tzinfo=None, microsecond=0)
 
-    def line(self, reg: Register, values: Mapping[str, float]) -> str:
-        """One ``OBIS(value*unit)`` line."""
+    @staticmethod
+    def line(reg: Register, values: Mapping[str, float], style: _Style) -> str:
+        """Return one ``OBIS(value*unit)`` line."""
         raw = abs(to_raw(reg.name, values[reg.name], reg.decimals, axdr.INT32))
         code = f"1-0:{reg.code[2]}.{reg.code[3]}.{reg.code[4]}"
-        var = self.country.var_unit
+        var = style.var_unit
         if reg.code[3] == 8:
             unit = "kWh" if reg.code[2] < 3 else f"{var}h"
             return f"{code}({_fixed(raw, 3, 8)}*{unit})"
@@ -161,17 +181,15 @@ class P1(Spec):
         self, reading_values: Mapping[str, float], ident: Ident, shape: Shape, keys: Keys
     ) -> bytes:
         """Build the telegram with its CRC."""
+        text, style = self.style(ident)
         lines: list[str] = []
         if ident.meter_time is not None:
             when = self.wall_clock(ident.meter_time)
-            # Kamstrup flags summer time; the other captured meters (ELL, L&G) send W all year
-            summer = ident.manufacturer == "Kamstrup" and eu_summer_time(when)
-            season = "S" if summer else "W"
+            season = "S" if style.summer_flag and eu_summer_time(when) else "W"
             lines.append(f"0-0:1.0.0({when:%y%m%d%H%M%S}{season})")
-        lines += [
-            self.line(reg, reading_values) for reg in self.registers(shape.kind, shape.topology)
-        ]
-        return _wire.build_p1_telegram(self.ident(ident), lines)
+        registers = self._ordered(style, shape.topology)
+        lines += [self.line(reg, reading_values, style) for reg in registers]
+        return _wire.build_p1_telegram(text, lines)
 
     def identity(self, ident: Ident, shape: Shape) -> Ident:
         """Return maker and model as the ident line states them (no meter id is sent)."""
