@@ -352,10 +352,11 @@ class HanConnection:
         self._evidence.bytes += len(data)
         before = self.stream.counters.frames_ok
         readings = self.stream.feed(data)
-        if self.stream.counters.frames_ok != before:
-            self._good_frame()
+        # Readings first: on recovery entities then come back with fresh values.
         for reading in readings:
             self._on_reading(reading)
+        if self.stream.counters.frames_ok != before:
+            self._good_frame()
 
     def _handle_reject(self, rejected: Rejected) -> None:
         if rejected.reason in FRAMING_OK_REASONS:

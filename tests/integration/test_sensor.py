@@ -1,0 +1,511 @@
+"""Sensors inside a real Home Assistant, fed real frames over a real loopback transport."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
+    async_fire_time_changed,
+    async_mock_restore_state_shutdown_restart,
+    mock_restore_cache_with_extra_data,
+)
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.hanport.const import (
+    CONF_AVERAGE,
+    CONF_CT_MULTIPLIER,
+    CONF_INSTANT_POWER,
+    CONF_UPDATE_INTERVAL,
+    DOMAIN,
+)
+from custom_components.hanport.han.reading import ListKind
+
+from .conftest import (
+    METER_ID,
+    OTHER_METER_ID,
+    FakeMeter,
+    StateLog,
+    TcpMeterServer,
+    entity_id,
+    make_entry,
+    registry_entry,
+    setup_entry,
+    state_of,
+    wait_for,
+    wait_state,
+)
+
+CLOCK = datetime(2026, 3, 2, 10, 0, 0)
+LIST2_KEYS = (
+    "active_power_import",
+    "active_power_export",
+    "reactive_power_import",
+    "reactive_power_export",
+    "current_l1",
+    "current_l2",
+    "current_l3",
+    "voltage_l1",
+    "voltage_l2",
+    "voltage_l3",
+)
+ENERGY_KEYS = (
+    "active_energy_import",
+    "active_energy_export",
+    "reactive_energy_import",
+    "reactive_energy_export",
+)
+COUNTER_TICK = timedelta(seconds=61)
+SILENCE = timedelta(seconds=31)
+
+
+async def _started(hass: HomeAssistant, server: TcpMeterServer, **options: object) -> None:
+    await setup_entry(hass, make_entry(server.url, options=dict(options)))
+    await server.wait_clients()
+
+
+def _fire(hass: HomeAssistant, delta: timedelta) -> None:
+    async_fire_time_changed(hass, dt_util.utcnow() + delta)
+
+
+def _device(hass: HomeAssistant, meter_id: str) -> dr.DeviceEntry | None:
+    """The device of a meter (without the lookup 2026.8 deprecated)."""
+    registry = dr.async_get(hass)
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+            if (DOMAIN, meter_id) in device.identifiers:
+                return device
+    return None
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_values_appear_as_lists_arrive(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter
+) -> None:
+    """List 1 creates power only; list 2 and 3 add their values, all as the meter sent."""
+    await _started(hass, tcp_meter)
+    frame, expected = meter.frame(ListKind.POWER, active_power_import=1500.0)
+    tcp_meter.send(frame)
+    await wait_state(hass, "active_power_import", "1500.0")
+    assert state_of(hass, "net_power").state == "1500.0"
+    assert entity_id(hass, "active_power_export") is None
+    assert entity_id(hass, "voltage_l1") is None
+
+    frame, expected = meter.frame(ListKind.STATUS, active_power_import=1400.0)
+    tcp_meter.send(frame)
+    await wait_state(hass, "voltage_l1", str(expected.values["voltage_l1"]))
+    for key in LIST2_KEYS:
+        assert state_of(hass, key).state == str(expected.values[key]), key
+    assert entity_id(hass, "active_energy_import") is None
+
+    frame, expected = meter.frame(ListKind.ENERGY, CLOCK)
+    tcp_meter.send(frame)
+    await wait_state(hass, "active_energy_import", str(expected.values["active_energy_import"]))
+    for key in ENERGY_KEYS:
+        assert state_of(hass, key).state == str(expected.values[key]), key
+    clock = state_of(hass, "meter_time")
+    assert dt_util.parse_datetime(clock.state) == CLOCK.replace(
+        tzinfo=dt_util.get_default_time_zone()
+    )
+    units = {
+        "active_power_import": "W",
+        "net_power": "W",
+        "reactive_power_import": "var",
+        "current_l1": "A",
+        "voltage_l1": "V",
+        "active_energy_import": "kWh",
+        "reactive_energy_import": "kvarh",
+    }
+    for key, unit in units.items():
+        assert state_of(hass, key).attributes["unit_of_measurement"] == unit, key
+    assert state_of(hass, "active_energy_import").attributes["state_class"] == "total_increasing"
+    assert state_of(hass, "net_power").attributes["device_class"] == "power"
+
+    device = _device(hass, METER_ID)
+    assert device is not None
+    assert (device.manufacturer, device.model, device.serial_number, device.sw_version) == (
+        "Aidon",
+        "6534",
+        METER_ID,
+        expected.list_version,
+    )
+
+
+async def test_noisy_entities_disabled_by_default(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter
+) -> None:
+    """Per-phase, reactive and clock sensors are diagnostic and off; the main ones on."""
+    await _started(hass, tcp_meter)
+    tcp_meter.send(meter.frame(ListKind.ENERGY, CLOCK)[0])
+    await wait_for(hass, lambda: entity_id(hass, "voltage_l1") is not None)
+    await wait_state(hass, "active_energy_import", "12345.67")
+    for key in ("voltage_l1", "current_l1", "reactive_power_import", "meter_time"):
+        entry = registry_entry(hass, key)
+        assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION, key
+        assert entry.entity_category is not None, key
+    for key in ("active_power_import", "active_power_export", "net_power", "active_energy_import"):
+        entry = registry_entry(hass, key)
+        assert entry.disabled_by is None, key
+        assert entry.entity_category is None, key
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_net_power_sign(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter
+) -> None:
+    """Net power is import minus export; list 1 with import 0 says nothing about it."""
+    await _started(hass, tcp_meter)
+    tcp_meter.send(
+        meter.frame(ListKind.STATUS, active_power_import=0.0, active_power_export=2500.0)[0]
+    )
+    await wait_state(hass, "net_power", "-2500.0")
+    tcp_meter.send(meter.frame(ListKind.POWER, active_power_import=0.0)[0])
+    await wait_state(hass, "active_power_import", "0.0")
+    assert state_of(hass, "net_power").state == "-2500.0"
+    tcp_meter.send(meter.frame(ListKind.POWER, active_power_import=700.0)[0])
+    await wait_state(hass, "net_power", "700.0")
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_ct_multiplier(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter
+) -> None:
+    """The CT ratio scales power, current and energy; never voltage."""
+    await _started(hass, tcp_meter, **{CONF_CT_MULTIPLIER: 40})
+    frame, expected = meter.frame(ListKind.ENERGY, CLOCK)
+    tcp_meter.send(frame)
+    await wait_state(
+        hass, "active_energy_import", str(expected.values["active_energy_import"] * 40)
+    )
+    for key in (
+        "active_power_import",
+        "reactive_power_export",
+        "current_l2",
+        "reactive_energy_export",
+    ):
+        assert float(state_of(hass, key).state) == pytest.approx(expected.values[key] * 40), key
+    assert state_of(hass, "voltage_l1").state == str(expected.values["voltage_l1"])
+    assert state_of(hass, "net_power").state == str(expected.values["active_power_import"] * 40)
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_interval_average_keeps_instant_power(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter, state_log: StateLog
+) -> None:
+    """With a window, active power still updates per frame; the rest is a mean per window."""
+    await _started(
+        hass, tcp_meter, **{CONF_UPDATE_INTERVAL: 10, CONF_AVERAGE: True, CONF_INSTANT_POWER: True}
+    )
+    tcp_meter.send(meter.frame(ListKind.STATUS, active_power_import=1000.0, voltage_l1=230.0)[0])
+    await wait_state(hass, "active_power_import", "1000.0")
+    tcp_meter.send(meter.frame(ListKind.STATUS, active_power_import=2000.0, voltage_l1=233.0)[0])
+    await wait_state(hass, "active_power_import", "2000.0")
+    assert state_of(hass, "voltage_l1").state == STATE_UNKNOWN
+    _fire(hass, timedelta(seconds=11))
+    await wait_state(hass, "voltage_l1", "231.5")
+    assert state_of(hass, "current_l1").state == "2.3"
+    assert state_log.of(hass, "voltage_l1") == [STATE_UNKNOWN, "231.5"]
+    assert state_log.of(hass, "active_power_import") == ["1000.0", "2000.0"]
+    # A window without samples publishes nothing.
+    _fire(hass, timedelta(seconds=11))
+    await hass.async_block_till_done()
+    assert state_log.of(hass, "voltage_l1") == [STATE_UNKNOWN, "231.5"]
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_interval_latest_for_everything(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter, state_log: StateLog
+) -> None:
+    """Minimum interval without instant power: one publish per window, the latest value."""
+    await _started(hass, tcp_meter, **{CONF_UPDATE_INTERVAL: 10, CONF_INSTANT_POWER: False})
+    for power in (1000.0, 1100.0, 1200.0):
+        tcp_meter.send(meter.frame(ListKind.POWER, active_power_import=power)[0])
+    await wait_for(hass, lambda: entity_id(hass, "active_power_import") is not None)
+    await wait_for(hass, lambda: hass.data is not None and _frames_ok(hass) == 3)
+    assert state_of(hass, "active_power_import").state == STATE_UNKNOWN
+    _fire(hass, timedelta(seconds=11))
+    await wait_state(hass, "active_power_import", "1200.0")
+    assert state_log.of(hass, "active_power_import") == [STATE_UNKNOWN, "1200.0"]
+
+
+def _frames_ok(hass: HomeAssistant) -> int:
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    frames: int = entry.runtime_data.connection.stream.counters.frames_ok
+    return frames
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_energy_never_zero_lower_or_missing(
+    hass: HomeAssistant,
+    tcp_meter: TcpMeterServer,
+    meter: FakeMeter,
+    state_log: StateLog,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A register keeps its last good value against 0 and lower values; logs once."""
+    await _started(hass, tcp_meter)
+    tcp_meter.send(meter.frame(ListKind.ENERGY, CLOCK, active_energy_import=0.0)[0])
+    await wait_state(hass, "active_power_import", "1234.0")
+    assert state_of(hass, "active_energy_import").state == STATE_UNKNOWN
+    tcp_meter.send(meter.frame(ListKind.ENERGY, CLOCK, active_energy_import=500.0)[0])
+    await wait_state(hass, "active_energy_import", "500.0")
+    for power, lower in enumerate((499.99, 400.0, 0.0), start=1):
+        tcp_meter.send(
+            meter.frame(
+                ListKind.ENERGY, CLOCK, active_energy_import=lower, active_power_import=power
+            )[0]
+        )
+        await wait_state(hass, "active_power_import", f"{power}.0")
+    tcp_meter.send(meter.frame(ListKind.STATUS)[0])  # no registers at all
+    tcp_meter.send(meter.frame(ListKind.ENERGY, CLOCK, active_energy_import=500.5)[0])
+    await wait_state(hass, "active_energy_import", "500.5")
+    values = [float(v) for v in state_log.of(hass, "active_energy_import") if v != STATE_UNKNOWN]
+    assert values == sorted(values)
+    assert 0.0 not in values
+    lower_logs = [r for r in caplog.records if "lower than the last value" in r.getMessage()]
+    assert len(lower_logs) == 1
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    assert entry.runtime_data.coordinator.lower_energy_rejected == 2
+
+
+async def test_restart_restores_registers_not_power(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter
+) -> None:
+    """After a restart entities exist at once; registers show their last value, power waits."""
+    await _started(hass, tcp_meter)
+    tcp_meter.send(meter.frame(ListKind.ENERGY, CLOCK)[0])
+    await wait_state(hass, "active_energy_import", "12345.67")
+    await async_mock_restore_state_shutdown_restart(hass)
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert state_of(hass, "active_energy_import").state == "12345.67"
+    assert state_of(hass, "active_energy_export").state == "12.34"
+    assert state_of(hass, "active_power_import").state == STATE_UNKNOWN
+    assert state_of(hass, "net_power").state == STATE_UNKNOWN
+    await tcp_meter.wait_clients(connections=2)
+    # A lower value after the restart is still refused.
+    tcp_meter.send(meter.frame(ListKind.ENERGY, CLOCK, active_energy_import=12000.0)[0])
+    await wait_state(hass, "active_power_import", "1234.0")
+    assert state_of(hass, "active_energy_import").state == "12345.67"
+
+
+async def test_restore_from_registry_before_meter_speaks(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer
+) -> None:
+    """Registered entities are re-created at setup and restore without a frame."""
+    entry = make_entry(tcp_meter.url)
+    entry.add_to_hass(hass)
+    registry = er.async_get(hass)
+    imp = registry.async_get_or_create(
+        "sensor", DOMAIN, f"{METER_ID}_active_energy_import", config_entry=entry
+    )
+    exp = registry.async_get_or_create(
+        "sensor", DOMAIN, f"{METER_ID}_active_energy_export", config_entry=entry
+    )
+    power = registry.async_get_or_create(
+        "sensor", DOMAIN, f"{METER_ID}_active_power_import", config_entry=entry
+    )
+    registry.async_get_or_create("sensor", DOMAIN, "not_ours", config_entry=entry)
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (
+                State(imp.entity_id, "100.0"),
+                {"value": 100.0, "unit": "kWh", "ct_multiplier": 1.0},
+            ),
+            (  # scaled by another CT ratio: not comparable any more
+                State(exp.entity_id, "5.0"),
+                {"value": 5.0, "unit": "kWh", "ct_multiplier": 50.0},
+            ),
+            (State(power.entity_id, "900.0"), {"native_value": 900.0}),
+        ],
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert state_of(hass, "active_energy_import").state == "100.0"
+    assert state_of(hass, "active_energy_export").state == STATE_UNKNOWN
+    assert state_of(hass, "active_power_import").state == STATE_UNKNOWN
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_silence_unavailable_then_recovery(
+    hass: HomeAssistant,
+    tcp_meter: TcpMeterServer,
+    meter: FakeMeter,
+    state_log: StateLog,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Silent meter on an open link: unavailable, link reopened; back on the next frame."""
+    caplog.set_level(logging.INFO, logger="custom_components.hanport")
+    await _started(hass, tcp_meter)
+    tcp_meter.send(meter.frame(ListKind.ENERGY, CLOCK, active_power_import=1500.0)[0])
+    await wait_state(hass, "voltage_l1", "231.4")
+    _fire(hass, SILENCE)
+    await wait_state(hass, "active_power_import", STATE_UNAVAILABLE)
+    for key in ("voltage_l1", "active_energy_import", "net_power"):
+        assert state_of(hass, key).state == STATE_UNAVAILABLE
+    assert state_of(hass, "frames_received").state != STATE_UNAVAILABLE
+    # The watchdog closed the silent socket; the link comes back after the backoff.
+    _fire(hass, timedelta(seconds=2))
+    await tcp_meter.wait_clients(connections=2)
+    _fire(hass, SILENCE)  # still silent: no second log line
+    _fire(hass, timedelta(seconds=3))
+    await tcp_meter.wait_clients(connections=3)
+    tcp_meter.send(meter.frame(ListKind.POWER, active_power_import=1600.0)[0])
+    await wait_state(hass, "active_power_import", "1600.0")
+    # Values of "now" from before the silence are never shown again.
+    assert state_of(hass, "voltage_l1").state == STATE_UNKNOWN
+    assert state_of(hass, "active_energy_import").state == "12345.67"
+    assert state_log.of(hass, "active_power_import") == ["1500.0", STATE_UNAVAILABLE, "1600.0"]
+    assert state_log.of(hass, "voltage_l1")[-2:] == [STATE_UNAVAILABLE, STATE_UNKNOWN]
+    lost = [r for r in caplog.records if "No valid data from the meter" in r.getMessage()]
+    back = [r for r in caplog.records if "sending valid data again" in r.getMessage()]
+    assert (len(lost), len(back)) == (1, 1)
+    assert lost[0].levelno == back[0].levelno == logging.INFO
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_disconnect_reconnects_without_wrong_values(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter, state_log: StateLog
+) -> None:
+    """A bridge that drops the TCP link is reopened after the backoff; nothing stale shown."""
+    await _started(hass, tcp_meter)
+    tcp_meter.send(meter.frame(ListKind.POWER, active_power_import=1500.0)[0])
+    await wait_state(hass, "active_power_import", "1500.0")
+    # Half a frame, then the link drops: the fragment must not combine with later bytes.
+    frame = meter.frame(ListKind.POWER, active_power_import=9999.0)[0]
+    tcp_meter.send(frame[: len(frame) // 2])
+    await tcp_meter.drop_clients()
+    await wait_for(
+        hass,
+        lambda: not hass.config_entries.async_entries(DOMAIN)[0].runtime_data.connection.connected,
+    )
+    _fire(hass, timedelta(seconds=2))
+    await tcp_meter.wait_clients(connections=2)
+    tcp_meter.send(frame[len(frame) // 2 :])
+    tcp_meter.send(meter.frame(ListKind.POWER, active_power_import=1700.0)[0])
+    await wait_state(hass, "active_power_import", "1700.0")
+    assert state_log.of(hass, "active_power_import") == ["1500.0", "1700.0"]
+    _fire(hass, COUNTER_TICK)
+    await wait_state(hass, "reconnects", "1")
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_garbage_and_bit_flips_never_reach_entities(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter, state_log: StateLog
+) -> None:
+    """Noise and corrupted frames are counted, never published."""
+    await _started(hass, tcp_meter)
+    good = meter.frame(ListKind.POWER, active_power_import=1500.0)[0]
+    bad = bytearray(meter.frame(ListKind.POWER, active_power_import=1800.0)[0])
+    bad[-5] ^= 0x10  # inside the value: only the checksum can tell
+    tcp_meter.send(b"\x00\xff\x7e\xa0\x13garbage" + good + bytes(bad) + b"\x7e\x7e\x7e")
+    tcp_meter.send(meter.frame(ListKind.POWER, active_power_import=1600.0)[0])
+    await wait_state(hass, "active_power_import", "1600.0")
+    assert state_log.of(hass, "active_power_import") == ["1500.0", "1600.0"]
+    _fire(hass, COUNTER_TICK)
+    await wait_for(hass, lambda: state_of(hass, "frames_rejected").state != "0")
+    assert state_of(hass, "frames_received").state == "2"
+    assert entity_id(hass, "rejected_hdlc_frame_checksum") is not None
+    assert int(state_of(hass, "rejected_hdlc_frame_checksum").state) >= 1
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_new_meter_is_a_new_device(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter
+) -> None:
+    """A different meter ID on the port: a second device; the old one goes unavailable."""
+    await _started(hass, tcp_meter)
+    tcp_meter.send(meter.frame(ListKind.ENERGY, CLOCK)[0])
+    await wait_state(hass, "active_energy_import", "12345.67")
+    other = FakeMeter(meter_id=OTHER_METER_ID, meter_type="6525")
+    tcp_meter.send(other.frame(ListKind.STATUS, active_power_import=321.0)[0])
+    await wait_state(hass, "active_power_import", "321.0", OTHER_METER_ID)
+    assert state_of(hass, "active_power_import").state == STATE_UNAVAILABLE
+    assert state_of(hass, "active_energy_import").state == STATE_UNAVAILABLE
+    # List 1 carries no ID: it belongs to the meter on the port now.
+    tcp_meter.send(other.frame(ListKind.POWER, active_power_import=322.0)[0])
+    await wait_state(hass, "active_power_import", "322.0", OTHER_METER_ID)
+    new = _device(hass, OTHER_METER_ID)
+    old = _device(hass, METER_ID)
+    assert new is not None
+    assert old is not None
+    assert new.name == "Aidon 6525"
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    from custom_components.hanport import async_remove_config_entry_device
+
+    assert await async_remove_config_entry_device(hass, entry, old)
+    assert not await async_remove_config_entry_device(hass, entry, new)
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_counters_published_once_a_minute(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter, state_log: StateLog
+) -> None:
+    """Counters do not write a state per frame."""
+    await _started(hass, tcp_meter)
+    for power in (1.0, 2.0, 3.0):
+        tcp_meter.send(meter.frame(ListKind.POWER, active_power_import=power)[0])
+    await wait_state(hass, "active_power_import", "3.0")
+    assert state_log.of(hass, "frames_received") == ["0"]
+    _fire(hass, COUNTER_TICK)
+    await wait_state(hass, "frames_received", "3")
+
+
+async def test_snapshot(
+    hass: HomeAssistant,
+    tcp_meter: TcpMeterServer,
+    meter: FakeMeter,
+    snapshot: SnapshotAssertion,
+    entity_registry_enabled_by_default: None,
+) -> None:
+    """Every entity of a 4-wire Aidon after lists 1-3 (stable fields only)."""
+    await _started(hass, tcp_meter)
+    tcp_meter.send(meter.frame(ListKind.POWER)[0])
+    tcp_meter.send(meter.frame(ListKind.ENERGY, CLOCK)[0])
+    await wait_state(hass, "active_energy_import", "12345.67")
+    registry = er.async_get(hass)
+    entries = sorted(
+        (e for e in registry.entities.values() if e.platform == DOMAIN), key=lambda e: e.unique_id
+    )
+    summary = {}
+    for entry in entries:
+        state = hass.states.get(entry.entity_id)
+        summary[entry.entity_id] = {
+            "unique_id": entry.unique_id,
+            "translation_key": entry.translation_key,
+            "entity_category": entry.entity_category,
+            "original_device_class": entry.original_device_class,
+            "original_icon": entry.original_icon,
+            "unit_of_measurement": entry.unit_of_measurement,
+            "options": dict(entry.options),
+            "state": state.state if state else None,
+            "attributes": dict(state.attributes) if state else None,
+        }
+    # Plain JSON: newer Home Assistant uses enum keys for attributes where older uses str.
+    assert json.loads(json.dumps(summary, default=str)) == snapshot
+
+
+async def test_meter_time_with_offset_kept(
+    hass: HomeAssistant,
+    tcp_meter: TcpMeterServer,
+    meter: FakeMeter,
+    entity_registry_enabled_by_default: None,
+) -> None:
+    """A clock that states its offset is published as that instant."""
+    await _started(hass, tcp_meter)
+    when = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    reading = meter.frame(ListKind.ENERGY, CLOCK)[1]
+    from dataclasses import replace
+
+    entry.runtime_data.coordinator.handle_reading(replace(reading, meter_time=when))
+    await wait_state(hass, "meter_time", when.isoformat())
