@@ -229,6 +229,11 @@ def test_kaifa_se_obis_pairs() -> None:
     assert body[:2] == [obis(1, 0, 0, 2, 129), b"KFM_001"]
     assert body[26:28] == [obis(0, 0, 1, 0, 0), bytes.fromhex("07E60A0F060F080FFFFFC400")]
     assert body[14:16] == [obis(1, 0, 31, 7, 0), 4600]
+    utc = when.astimezone(UTC)  # the meter shows its own UTC+1 wall clock
+    _, again = plain_hdlc_notification(
+        encode_reading(reading(values, meter_type="MA304H4", meter_time=utc), Layout.KAIFA_SE)
+    )
+    assert _items(again.body)[27] == bytes.fromhex("07E60A0F060F080FFFFFC400")
     with pytest.raises(EncodeError, match="no 1-phase list"):
         encode_reading(reading(POWERS | ONE_PHASE | ENERGIES), Layout.KAIFA_SE)
 

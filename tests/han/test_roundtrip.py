@@ -10,7 +10,7 @@ reach the stream split at random points with line noise between them.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -125,11 +125,12 @@ def values_for(draw: st.DrawFn, layout: Layout, names: tuple[str, ...]) -> dict[
 CLOCKS = st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2098, 12, 31))
 
 
-def _clock(layout: Layout, when: datetime) -> datetime:
-    when = when.replace(microsecond=0)
-    if layout is Layout.KAIFA_SE:  # Swedish normal time, offset stated
-        return when.replace(tzinfo=timezone(timedelta(hours=1)))
-    return when
+ZONES = st.sampled_from([None, UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=2))])
+
+
+def _clock(when: datetime, zone: timezone | None) -> datetime:
+    """Whole seconds; naive (meter wall clock) or aware (converted where the meter states one)."""
+    return when.replace(microsecond=0, tzinfo=zone)
 
 
 @st.composite
@@ -153,13 +154,14 @@ def readings(draw: st.DrawFn, layout: Layout, kind: ListKind) -> Reading:
     else:
         meter_id = draw(digits)
     when = draw(st.none() | CLOCKS)
+    zone = draw(ZONES)
     return Reading(
         protocol=Protocol.HDLC,
         manufacturer=manufacturer,
         meter_id=meter_id,
         meter_type=meter_type,
         list_version=None,
-        meter_time=None if when is None else _clock(layout, when),
+        meter_time=None if when is None else _clock(when, zone),
         values=MappingProxyType(values),
     )
 

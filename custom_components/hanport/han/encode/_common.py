@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
 from typing import Final
 
@@ -141,9 +141,11 @@ def eu_summer_time(local: datetime) -> bool:
 class ClockStyle:
     """How one vendor fills the 12-byte date-time.
 
-    ``deviation``: ``None`` sends 0x8000 (local time); an int is sent as is; the
-    string ``"cet"`` sends -60/-120 from the EU summer-time rule and
-    ``"offset"`` the offset of an aware datetime (else ``"cet"``).
+    ``deviation``: ``None`` sends 0x8000 (local time); an int is sent as is (an
+    aware datetime is first converted to that fixed offset, except for Aidon's
+    0, which means local time); the string ``"cet"`` sends -60/-120 from the EU
+    summer-time rule and ``"offset"`` the offset of an aware datetime (else
+    ``"cet"``). Local-time styles write an aware datetime's wall clock as given.
     """
 
     deviation: int | str | None = None
@@ -155,6 +157,9 @@ class ClockStyle:
         """Return the 12 bytes for ``when``; all fields unspecified for ``None``."""
         if when is None:
             return UNSPECIFIED_DATETIME
+        if isinstance(self.deviation, int) and self.deviation and when.tzinfo is not None:
+            # a meter that states a fixed offset (Kaifa SE: UTC+1) shows its own wall clock
+            when = when.astimezone(timezone(timedelta(minutes=-self.deviation)))
         summer = eu_summer_time(when)
         deviation: int | None
         if self.deviation == "offset" and when.tzinfo is not None:
