@@ -301,3 +301,32 @@ def test_export_only_registers_book_no_capacity() -> None:
     assert result.rows[EXP].sum == 800
     assert IMP not in result.rows
     assert acc.snapshot(B0 + HOUR + timedelta(seconds=20)).capacity.peaks == []
+
+
+def test_hourly_list_stamped_after_the_hour_anchors_at_the_hour() -> None:
+    # Kaifa stamps xx:00:10 but carries the value latched at xx:00:00
+    acc = account()
+    acc.process(
+        energy_reading(local(B0) + timedelta(seconds=10), 1_000_000), B0 + timedelta(seconds=11)
+    )
+    feed_power(acc, B0, B0 + HOUR + timedelta(seconds=10), 3600)
+    acc.process(
+        energy_reading(local(B0 + HOUR) + timedelta(seconds=10), 1_003_600),
+        B0 + HOUR + timedelta(seconds=11),
+    )
+    live = acc.live[IMP]
+    assert live.anchored_at == B0 + HOUR
+    assert live.estimate == pytest.approx(1_003_610)  # 10 s at 3600 W since the hour
+    assert live.last_error is not None
+    assert live.last_error.estimate == pytest.approx(0, abs=1)
+
+
+def test_frequent_registers_anchor_at_their_stamp() -> None:
+    acc = account()
+    acc.process(
+        energy_reading(local(B0) - timedelta(minutes=10), 999_000), B0 - timedelta(minutes=10)
+    )
+    acc.process(
+        energy_reading(local(B0) + timedelta(seconds=10), 1_000_000), B0 + timedelta(seconds=11)
+    )
+    assert acc.live[IMP].anchored_at == B0 + timedelta(seconds=10)

@@ -82,3 +82,14 @@ def test_as_utc() -> None:
     converted = as_utc(datetime(2026, 1, 1, 12, tzinfo=cet))
     assert converted == utc(2026, 1, 1, 11)
     assert converted.tzinfo is UTC
+
+
+def test_naive_standard_time_all_year_swedish_meters() -> None:
+    from zoneinfo import ZoneInfo
+
+    stockholm = ZoneInfo("Europe/Stockholm")
+    # summer: "13:00:00" in CET (UTC+1) is 12:00 UTC, not 11:00 UTC (CEST)
+    stamp = datetime(2026, 7, 5, 13, 0, 0)
+    assert meter_instant(stamp, utc(2026, 7, 5, 12, 0, 3), stockholm) == utc(2026, 7, 5, 12)
+    # the same naive stamp from a meter on summer time
+    assert meter_instant(stamp, utc(2026, 7, 5, 11, 0, 3), stockholm) == utc(2026, 7, 5, 11)

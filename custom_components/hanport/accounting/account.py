@@ -94,6 +94,9 @@ class MeterAccount:
         self.last_gap: Period | None = None
         self._memo = _HourMemo()
         self._complained = False
+        self._frequent_registers = False
+        """True once the meter sent registers between hours (P1, Swedish lists): its
+        registers are then live at their stamp, not latched at the hour."""
 
     # ---- input -----------------------------------------------------------------------
     def process(self, reading: Reading, now: datetime) -> Processed:
@@ -145,8 +148,13 @@ class MeterAccount:
         if self._complained:
             _LOGGER.info("energy registers accepted again")
             self._complained = False
+        if boundary is None:
+            self._frequent_registers = True
+        # Norwegian hourly lists carry the value latched at xx:00:00 even when stamped
+        # xx:00:05 (Kamstrup) or xx:00:10 (Kaifa): anchor the live value at the hour.
+        anchor_at = taken_at if boundary is None or self._frequent_registers else boundary
         for channel, value in wh.items():
-            self.live[channel].anchor(value, taken_at)
+            self.live[channel].anchor(value, anchor_at)
         rows: dict[Channel, StatisticRow] = {}
         if verdict is Verdict.REBASED:
             _LOGGER.warning("energy registers restarted from a new reference")

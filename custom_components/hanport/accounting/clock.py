@@ -18,18 +18,20 @@ HOUR: Final = timedelta(hours=1)
 def meter_instant(meter_time: datetime, arrival: datetime, zone: tzinfo) -> datetime:
     """Return the UTC instant the meter meant by ``meter_time``.
 
-    An aware time is converted as is. A naive time is local wall-clock time in ``zone``;
-    where it is ambiguous (autumn) or nonexistent (spring) the fold whose instant is nearest
-    to ``arrival`` wins.
+    An aware time is converted as is. A naive time is wall-clock time in ``zone``: local
+    time with daylight saving (Norwegian meters) or the zone's standard time all year
+    (Swedish meters). Of those readings, and of both folds where local time is ambiguous
+    (autumn) or nonexistent (spring), the one nearest to ``arrival`` wins: they are an hour
+    apart, the meter stamps the list seconds before sending it.
     """
     if meter_time.tzinfo is not None and meter_time.utcoffset() is not None:
         return meter_time.astimezone(UTC)
     naive = meter_time.replace(tzinfo=None)
-    first = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
-    second = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    if abs(second - arrival) < abs(first - arrival):
-        return second
-    return first
+    candidates = [naive.replace(tzinfo=zone, fold=fold).astimezone(UTC) for fold in (0, 1)]
+    local = arrival.astimezone(zone)
+    standard = (local.utcoffset() or timedelta(0)) - (local.dst() or timedelta(0))
+    candidates.append((naive - standard).replace(tzinfo=UTC))
+    return min(candidates, key=lambda instant: abs(instant - arrival))
 
 
 def hour_start(instant: datetime, zone: tzinfo) -> datetime:

@@ -38,9 +38,10 @@ class AccountingConfig:
     stamp_window: timedelta = timedelta(seconds=60)
     """A register stamped this soon after xx:00:00 is the register of hour xx (Kaifa stamps
     xx:00:10, Kamstrup xx:00:05, P1 meters every 10 s)."""
-    max_clock_skew: timedelta = timedelta(minutes=30)
+    max_clock_skew: timedelta = timedelta(minutes=15)
     """A meter clock further than this from Home Assistant's cannot be mapped to an hour
-    safely (and a naive time in the repeated autumn hour could not be disambiguated)."""
+    safely: the readings of a naive stamp (summer or winter time, the repeated autumn hour)
+    are an hour apart, so the nearest must be well within half an hour."""
     max_sample_gap: timedelta = timedelta(seconds=60)
     """Power is not integrated across a longer silence: the energy is unknown, not invented."""
     recent_window: timedelta = timedelta(minutes=5)
