@@ -35,7 +35,7 @@ from custom_components.hanport.han.options import DecodeOptions
 from custom_components.hanport.han.reading import ListKind, Protocol, Reading
 from custom_components.hanport.han.stream import MeterStream
 
-from .encode_helpers import AUTH_KEY, KEY, parse_hdlc
+from .encode_helpers import AUTH_KEY, KEY, decipher, parse_hdlc, parse_notification
 
 # ---------------------------------------------------------------- what each layout needs
 
@@ -326,3 +326,28 @@ def _mbus_starts(raw: bytes) -> list[int]:
         starts.append(pos)
         pos += raw[pos + 1] + 6
     return starts
+
+
+def test_decoded_lg_e450_capture_reencodes_but_for_its_unknown_slots() -> None:
+    """Three E450 values are unidentified: they are sent as 0, everything else matches."""
+    vector = _capture("lg-e450-at-hdlc-encrypted-gh501-1")
+    wire = bytes.fromhex(vector["hex"])
+    key, auth_key = bytes.fromhex(vector["key"]["ek"]), bytes.fromhex(vector["key"]["ak"])
+    (reading,) = MeterStream(DecodeOptions(key=key, auth_key=auth_key)).feed(wire)
+    captured = parse_hdlc(wire)
+    original = decipher(captured.info[3:], key, auth_key)
+    again = encode_reading(
+        reading,
+        Layout.LG_E450_AT,
+        key=key,
+        auth_key=auth_key,
+        system_title=original.system_title,
+        frame_counter=original.frame_counter,
+    )
+    assert len(again) == len(wire)
+    assert again[:12] == wire[:12]  # flags, format, addresses, control, HCS, LLC
+    rebuilt = parse_notification(decipher(parse_hdlc(again).info[3:], key, auth_key).plain)
+    first = parse_notification(original.plain)
+    assert (rebuilt.invoke_id, rebuilt.timestamp) == (first.invoke_id, first.timestamp)
+    assert isinstance(first.body, tuple)
+    assert rebuilt.body == (*first.body[:10], 0, 0, 0, first.body[13])
