@@ -85,6 +85,8 @@ _AIDON_CLOCK: Final = ClockStyle(deviation=0, status=0x00, sunday_zero=True)
 class AidonNo(Spec):
     """``AIDON_V0001``: list 1 (P+), list 2 (9/12/13 items), list 3 (14/17/18 items)."""
 
+    manufacturer = "Aidon"
+
     list_version = "AIDON_V0001"
     clock = _AIDON_CLOCK
     _models: Mapping[str, Topology] = {
@@ -176,6 +178,8 @@ class Embriq(AidonNo):
     list 3 follows Aidon's (clock + four energies, energy scaler +1).
     """
 
+    manufacturer = "Landis+Gyr"
+
     list_version = "EMBRIQ_V1_1"
     topologies = (Topology.THREE_WIRE,)
     current_scaler = -2
@@ -213,6 +217,8 @@ class Embriq(AidonNo):
 
 class AidonSe(Spec):
     """Swedish Aidon HDLC list: 27 items, clock first, per-phase powers, energy scaler 0."""
+
+    manufacturer = "Aidon"
 
     kinds = (ListKind.ENERGY,)
     topologies = (Topology.FOUR_WIRE,)

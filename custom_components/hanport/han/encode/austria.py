@@ -59,6 +59,8 @@ MAKER_PREFIX: Final = {
 class LgE450At(Spec):
     """Structure of 14: U1-3 (V), I1-3 (0.01 A), P+/P- (W), A+/A- (Wh), 3 unknown, meter id."""
 
+    manufacturer = "Landis+Gyr"
+
     kinds = (ListKind.ENERGY,)
     topologies = (Topology.FOUR_WIRE,)
     clock = ClockStyle(deviation=None, status=0x00)

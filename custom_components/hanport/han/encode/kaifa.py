@@ -82,6 +82,9 @@ def _frame(apdu: bytes, src: bytes) -> bytes:
 
 
 class _Kaifa(Spec):
+    """What the Norwegian and Swedish Kaifa lists share."""
+
+    manufacturer = "Kaifa"
     list_version = "KFM_001"
     clock = CLOCK
     _defaults: Mapping[Topology, str] = {

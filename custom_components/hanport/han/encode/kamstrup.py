@@ -112,6 +112,8 @@ def kamstrup_topology(meter_type: str | None, values: Mapping[str, float]) -> To
 class KamstrupNordic(Spec):
     """NO/SE: 10 s list (0x19) and hourly list (0x23); no power-only list."""
 
+    manufacturer = "Kamstrup"
+
     kinds = (ListKind.STATUS, ListKind.ENERGY)
     list_version = LIST_ID
     clock = CLOCK
@@ -177,6 +179,8 @@ class KamstrupDk(Spec):
     Energies Wh, current 0.01 A, voltage 1 V, power factor 0.01, and per-phase
     energies (``active_energy_import_l1`` …, see ``scaling.EXTRA_UNITS``).
     """
+
+    manufacturer = "Kamstrup"
 
     kinds = (ListKind.ENERGY,)
     topologies = (Topology.ONE_PHASE, Topology.FOUR_WIRE)
