@@ -188,7 +188,9 @@ def expected_reading(reading: Reading, layout: Layout) -> Reading:
     """Return what a correct decoder reads from ``encode_reading(reading, layout)``.
 
     Values rounded to the layout's resolution (and only those it carries),
-    the identity the frame carries, and the clock as the frame states it.
+    the identity the frame carries, and the clock as the frame states it. It
+    assumes the decoder knows the layout's market where the frame cannot say
+    (``DecodeOptions.country``: P1 FI/NO clocks have no fixed offset).
     """
     spec, shape, ident = _plan(reading, layout)
     regs = spec.registers(shape.kind, shape.topology)
