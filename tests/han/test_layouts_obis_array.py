@@ -164,8 +164,20 @@ def test_nothing_usable_is_unknown_layout(body: tuple[Data, ...]) -> None:
         (b"", None),
     ],
 )
-def test_lookup(code: bytes, expected: obis_array.Target | None) -> None:
-    assert obis_array.lookup(code) == expected
+def test_lookup(code: bytes, expected: tuple[Kind, str] | None) -> None:
+    target = obis_array.lookup(code)
+    assert (target[:2] if target is not None else None) == expected
+
+
+def test_lookup_flags_energy_and_power_factor() -> None:
+    assert obis_array.lookup(OB(1, 0, 1, 8, 0)) == (
+        Kind.VALUE,
+        "active_energy_import",
+        True,
+        False,
+    )
+    assert obis_array.lookup(OB(1, 0, 33, 7, 0)) == (Kind.VALUE, "power_factor_l1", False, True)
+    assert obis_array.lookup(OB(1, 0, 32, 7, 0)) == (Kind.VALUE, "voltage_l1", False, False)
 
 
 # ---------------------------------------------------------------- helpers
@@ -179,6 +191,7 @@ def test_lookup(code: bytes, expected: obis_array.Target | None) -> None:
         (b"\x00\x00\x00\x00", None),
         (b"", None),
         (b"\x12\x34\xab", "1234AB"),
+        (b"AB\x01C", "41420143"),  # ASCII but not printable
         ("6534", "6534"),
         (" ZFF1 ", "ZFF1"),
         ("\x00\x00", None),
@@ -262,3 +275,8 @@ def test_clock_helper() -> None:
 def test_clock_item_that_is_not_a_clock_leaves_the_time_unset() -> None:
     collected = obis_array.collect_structs([(OB(0, 0, 1, 0, 0), "noon")])
     assert collected.clock is None
+
+
+def test_any_channel_is_decoded_through_the_slow_lookup() -> None:
+    collected = obis_array.collect_structs([(OB(1, 7, 1, 7, 0), 42, (0, 27))])
+    assert collected.values == {"active_power_import": 42.0}

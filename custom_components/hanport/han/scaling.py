@@ -11,6 +11,7 @@ of ``reading.UNITS`` (W, var, A, V, kWh, kvarh, power factor 0..1).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
@@ -148,17 +149,40 @@ def exponents(scheme: Scheme) -> MappingProxyType[str, int]:
     return _EXPONENTS[scheme]
 
 
+type Rule = tuple[int, int | None, int]
+"""(exponent, raw threshold or None, exponent at or above the threshold)."""
+
+
+def _build_plans() -> dict[Scheme, dict[str, Rule]]:
+    plans: dict[Scheme, dict[str, Rule]] = {}
+    for scheme, table in _EXPONENTS.items():
+        finer = HIGH_RESOLUTION.get(scheme, MappingProxyType({}))
+        plan: dict[str, Rule] = {}
+        for name, exponent in table.items():
+            rule = finer.get(_QUANTITY_OF_NAME[name])
+            plan[name] = (exponent, None, exponent) if rule is None else (exponent, *rule)
+        plans[scheme] = plan
+    return plans
+
+
+_PLANS: Final = _build_plans()
+
+
+def implicit_plan(scheme: Scheme) -> Mapping[str, Rule]:
+    """Return name -> rule for ``scheme``: the whole table resolved once, for the hot path.
+
+    A plain dict behind a read-only type (a mappingproxy costs a lookup per value).
+    """
+    return _PLANS[scheme]
+
+
 def implicit_exponent(scheme: Scheme, name: str, raw: int | float) -> int | None:
     """Return the exponent that turns ``raw`` for ``name`` into canonical units, or ``None``."""
-    exponent = _EXPONENTS[scheme].get(name)
-    if exponent is None:
+    rule = _PLANS[scheme].get(name)
+    if rule is None:
         return None
-    finer = HIGH_RESOLUTION.get(scheme)
-    if finer is not None:
-        rule = finer.get(_QUANTITY_OF_NAME[name])
-        if rule is not None and abs(raw) >= rule[0]:
-            return rule[1]
-    return exponent
+    exponent, threshold, finer = rule
+    return finer if threshold is not None and abs(raw) >= threshold else exponent
 
 
 # ---------------------------------------------------------------- exact decimal scaling

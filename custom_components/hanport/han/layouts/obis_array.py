@@ -34,10 +34,11 @@ from ..dlms.notification import Notification
 from ..errors import FrameError, RejectReason
 from ..reading import POWER_FACTOR, Protocol, Reading
 from ..scaling import (
+    ALL_UNITS,
     ENERGY_UNIT_EXPONENT,
     Quantity,
     Scheme,
-    implicit_exponent,
+    implicit_plan,
     quantity_of,
     scale,
 )
@@ -65,22 +66,31 @@ EXTRA_ELECTRICITY_NAMES: Final[dict[tuple[int, int, int], str]] = {
 
 _ELECTRICITY: Final = {**cosem.ELECTRICITY_NAMES, **EXTRA_ELECTRICITY_NAMES}
 
-type Target = tuple[Kind, str]
+type Target = tuple[Kind, str, bool, bool]
+"""(kind, canonical name, is an energy register, is a power factor)."""
+
+
+def _value(name: str) -> Target:
+    energy = quantity_of(name) is Quantity.ENERGY
+    return (Kind.VALUE, name, energy, quantity_of(name) is Quantity.POWER_FACTOR)
 
 
 def _build_table() -> dict[bytes, Target]:
     """OBIS bytes (B = 0, F = 255) -> what they carry; other B values are normalised to 0."""
     table: dict[bytes, Target] = {}
     for (c, d, e), name in _ELECTRICITY.items():
-        table[cosem.obis(1, 0, c, d, e)] = (Kind.VALUE, name)
-    table[cosem.obis(1, 0, *cosem.LIST_VERSION)] = (Kind.LIST_VERSION, "")
-    table[cosem.obis(0, 0, *cosem.CLOCK)] = (Kind.CLOCK, "")
-    table[cosem.obis(0, 0, 96, 1, 0)] = (Kind.METER_ID, "")  # Aidon, Kaifa SE, DSMR
-    table[cosem.obis(0, 0, 96, 1, 1)] = (Kind.METER_ID, "")  # DSMR equipment identifier
-    table[cosem.obis(0, 0, 96, 1, 7)] = (Kind.METER_TYPE, "")  # Aidon, Kaifa SE
-    table[cosem.obis(1, 0, 0, 0, 5)] = (Kind.METER_ID, "")  # Kamstrup (GS1 number)
-    table[cosem.obis(1, 0, 0, 0, 1)] = (Kind.METER_ID, "")  # Kamstrup DK meter number (u32)
-    table[cosem.obis(1, 0, 96, 1, 1)] = (Kind.METER_TYPE, "")  # Kamstrup
+        table[cosem.obis(1, 0, c, d, e)] = _value(name)
+    for code, kind in (
+        (cosem.obis(1, 0, *cosem.LIST_VERSION), Kind.LIST_VERSION),
+        (cosem.obis(0, 0, *cosem.CLOCK), Kind.CLOCK),
+        (cosem.obis(0, 0, 96, 1, 0), Kind.METER_ID),  # Aidon, Kaifa SE, DSMR
+        (cosem.obis(0, 0, 96, 1, 1), Kind.METER_ID),  # DSMR equipment identifier
+        (cosem.obis(0, 0, 96, 1, 7), Kind.METER_TYPE),  # Aidon, Kaifa SE
+        (cosem.obis(1, 0, 0, 0, 5), Kind.METER_ID),  # Kamstrup (GS1 number)
+        (cosem.obis(1, 0, 0, 0, 1), Kind.METER_ID),  # Kamstrup DK meter number (u32)
+        (cosem.obis(1, 0, 96, 1, 1), Kind.METER_TYPE),  # Kamstrup
+    ):
+        table[code] = (kind, "", False, False)
     return table
 
 
@@ -104,6 +114,12 @@ def lookup(code: bytes) -> Target | None:
 # ---------------------------------------------------------------- value helpers
 
 _MAX_SCALER: Final = 20
+_POWER_FACTORS: Final = frozenset(
+    name for name in ALL_UNITS if quantity_of(name) is Quantity.POWER_FACTOR
+)
+_ENERGY_UNITS: Final = frozenset(
+    {cosem.Unit.WATT_HOUR, cosem.Unit.VAR_HOUR, cosem.Unit.VOLT_AMPERE_HOUR}
+)
 
 
 def text(value: Data) -> str | None:
@@ -117,8 +133,10 @@ def text(value: Data) -> str | None:
         raw = value.strip(b"\x00 ")
         if not raw:
             return None
-        if all(0x20 <= b < 0x7F for b in raw):
-            return raw.decode("ascii")
+        if raw.isascii():
+            decoded = raw.decode("ascii")
+            if decoded.isprintable():
+                return decoded
         return raw.hex().upper()
     if type(value) is str:
         stripped = value.strip("\x00 ")
@@ -196,12 +214,14 @@ class Collected:
     """How many OBIS codes were seen (known or not)."""
 
     def take(self, code: bytes, value: Data, su: tuple[int, int] | None) -> None:
-        """Record one OBIS-tagged value."""
+        """Record one OBIS-tagged value (the hot path: one dict lookup, no string work)."""
         self.codes += 1
-        target = lookup(code)
+        target = _FAST.get(code)
         if target is None:
-            return
-        kind, name = target
+            target = lookup(code)
+            if target is None:
+                return
+        kind, name, energy, power_factor = target
         if kind is Kind.VALUE:
             raw = number(value)
             if raw is None:
@@ -209,8 +229,17 @@ class Collected:
             self.raw[name] = raw
             if su is None:
                 self.pending[name] = raw
+                return
+            scaler, unit = su
+            if energy:
+                if unit not in _ENERGY_UNITS:
+                    return  # an energy register whose unit is not Wh/varh/VAh: unusable
+                scaler += ENERGY_UNIT_EXPONENT
+            scaled = scale(raw, scaler)
+            if power_factor or type(raw) is float:
+                self._store(name, scaled)  # range checks only where they can fail
             else:
-                self._put(name, raw, su)
+                self.values[name] = scaled
         elif kind is Kind.CLOCK:
             self.clock = clock(value)[1]
         elif kind is Kind.LIST_VERSION:
@@ -220,15 +249,6 @@ class Collected:
             self.meter_number = type(value) is int
         else:
             self.meter_type = text(value)
-
-    def _put(self, name: str, raw: int | float, su: tuple[int, int]) -> None:
-        scaler, unit = su
-        exponent = scaler
-        if quantity_of(name) is Quantity.ENERGY:
-            if cosem.unit_factor(unit) == 1.0:
-                return  # an energy register whose unit is not Wh/varh/VAh: unusable
-            exponent += ENERGY_UNIT_EXPONENT
-        self._store(name, scale(raw, exponent))
 
     def _store(self, name: str, value: float) -> None:
         checked = finish(name, value)
@@ -240,10 +260,20 @@ class Collected:
 
         A value the scheme has no resolution for is dropped, never guessed.
         """
+        plan = implicit_plan(scheme)
+        values = self.values
         for name, raw in self.pending.items():
-            exponent = implicit_exponent(scheme, name, raw)
-            if exponent is not None:
-                self._store(name, scale(raw, exponent))
+            rule = plan.get(name)
+            if rule is None:
+                continue
+            exponent, threshold, finer = rule
+            if threshold is not None and abs(raw) >= threshold:
+                exponent = finer
+            scaled = scale(raw, exponent)
+            if type(raw) is float or name in _POWER_FACTORS:
+                self._store(name, scaled)  # range checks only where they can fail
+            else:
+                values[name] = scaled
         self.pending.clear()
 
     def is_empty(self) -> bool:

@@ -220,7 +220,7 @@ def decode_telegram(telegram: bytes, *, options: DecodeOptions) -> Reading:
             if (code[0], code[2], code[3], code[4]) == _DSMR_VERSION:
                 list_version = content.strip() or None
             continue
-        kind, name = target
+        kind, name, _, _ = target
         if kind is Kind.VALUE:
             value = _value(name, content)
             if value is not None:
