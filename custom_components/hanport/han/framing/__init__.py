@@ -21,7 +21,7 @@ import logging
 import re
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from ..errors import Rejected
 from ..reading import Protocol
@@ -127,6 +127,7 @@ class FrameReader:
         self._base = 0  # stream offset of _buf[0]
         self._free_end = 0  # stream offset up to which bytes are a frame's trailer
         self._unlock_at = 0  # stream offset from which bare APDUs may be hunted
+        self._refused_end = -1  # stream offset where the last refused bare APDU ended
         self._hdlc = HdlcReassembler()
         self._mbus = MbusReassembler()
 
@@ -195,16 +196,15 @@ class FrameReader:
                     parsed = parse_bare_apdu(buf, start)
                 if parsed is None:
                     return  # wait for more bytes
-                message: Message | None = None
                 if isinstance(parsed, Found):
-                    message, accepted = self._accept(parsed, lead, start)
-                    if accepted:
+                    message = self._accept(parsed, lead, start)
+                    if message is not False:
                         pos = parsed.end
-                        self._free_end = self._base + parsed.end + parsed.trailer
+                        self._free_end = self._base + pos + parsed.trailer
                         if message is not None:
                             yield message
                         continue
-                elif isinstance(parsed, Bad):
+                if isinstance(parsed, Bad):
                     self._rejected(parsed, lead, start)
                 self._discard(start, start + 1)
                 pos = start + 1
@@ -213,8 +213,15 @@ class FrameReader:
                 del buf[:pos]
                 self._base += pos
 
-    def _accept(self, found: Found[object], lead: int, start: int) -> tuple[Message | None, bool]:
-        """Turn a found frame into a message (or a stored segment); False = not taken."""
+    def _accept(
+        self, found: Found[object], lead: int, start: int
+    ) -> Message | Literal[False] | None:
+        """Turn a found frame into a message; None = a segment was stored.
+
+        False = a bare APDU the check refused: the hunt goes on one byte later,
+        but not with a shorter candidate ending at the same byte (the same APDU
+        without its LLC would only be refused, and counted, again).
+        """
         item = found.item
         if isinstance(item, HdlcFrame):
             self._lock(start)
@@ -226,19 +233,23 @@ class FrameReader:
             protocol = Protocol.MBUS
         elif isinstance(item, bytes) and lead == _P1_LEAD:
             self._lock(start)
-            return Message(Protocol.P1, item, item), True
+            return Message(Protocol.P1, item, item)
         elif isinstance(item, bytes) and self._apdu_check is not None:
+            end = self._base + found.end
+            if end == self._refused_end:
+                return False  # the tail of an APDU just refused (it without its LLC)
             verdict = self._apdu_check(item)
             if verdict is None:
-                return None, False
-            return Message(Protocol.APDU, item, item, verdict), True
+                self._refused_end = end
+                return False
+            return Message(Protocol.APDU, item, item, verdict)
         else:  # pragma: no cover - parsers return only the types above
-            return None, False
+            return False
         for bad in bads:
             self._report(bad)
         if complete is None:
-            return None, True
-        return Message(protocol, complete[0], complete[1]), True
+            return None
+        return Message(protocol, complete[0], complete[1])
 
     def _rejected(self, bad: Bad, lead: int, start: int) -> None:
         self._report(bad)

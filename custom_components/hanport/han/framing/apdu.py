@@ -49,8 +49,8 @@ _NULL: Final = 0x00
 _HDLC_FLAG: Final = 0x7E
 _MBUS_STOP: Final = 0x16
 _STARTS: Final = frozenset({LLC[0], _NOTIFICATION, *_CIPHERED})
-_MAKER: Final = re.compile(rb"[A-Z]{3}")
-"""A system title starts with the maker's three-letter FLAG id."""
+_TITLE_START: Final = re.compile(rb"(?:\x08[A-Z]{0,3})?")
+"""Title length 8, then the maker's three-letter FLAG id (as far as it has arrived)."""
 
 
 class _NeedMoreError(Exception):
@@ -160,8 +160,12 @@ def parse_bare_apdu(buf: bytes | bytearray, start: int) -> Found[bytes] | Skip |
         if tag == _NOTIFICATION:
             _notification(cursor)
         elif tag in _CIPHERED:
-            if cursor.pos - start == 1 and not _MAKER.fullmatch(buf, start + 2, start + 5):
-                return NOT_A_FRAME
+            if cursor.pos - start == 1:
+                title = bytes(buf[start + 1 : start + 5])
+                if _TITLE_START.fullmatch(title) is None:
+                    return NOT_A_FRAME
+                if len(title) < 4:
+                    return None
             _ciphered(cursor)
         elif cursor.pos - start == 1:
             return NOT_A_FRAME  # a block transfer is taken only after the LLC

@@ -1,0 +1,178 @@
+"""The library's single entry point: bytes from a HAN port in, ``Reading`` objects out.
+
+``MeterStream`` detects by itself what the port carries (HDLC, wired M-Bus, P1
+telegrams or bare DLMS APDUs, even mixed), checks every frame, decodes the
+APDU and picks the layout. Nothing it is fed makes it raise: every frame that
+yields no reading is counted in ``counters`` and reported to ``on_reject``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Final
+
+from .dlms.apdu import ApduDecoder
+from .errors import FrameError, Rejected, RejectReason
+from .framing import LLC, FrameReader, Message, StreamCounters
+from .layouts import decode_notification
+from .layouts.p1 import decode_telegram
+from .options import DecodeOptions
+from .reading import Protocol, Reading
+
+__all__ = ["LAST_FRAMES", "MeterStream", "StreamCounters"]
+
+_LOGGER = logging.getLogger(__name__)
+
+LAST_FRAMES: Final = 8
+"""How many raw accepted frames ``last_frames`` keeps."""
+MAX_BLOCK_FRAMES: Final = 65536
+"""Cap on the raw frames kept for one general-block-transfer (diagnostics only)."""
+
+_ALL_FORMATS: Final = frozenset(Protocol)
+
+
+def _describe(err: Exception) -> str:
+    """Detail for an exception a decoder should not have raised."""
+    return f"{type(err).__name__}: {err}"
+
+
+class _Pending:
+    """A general-block-transfer block was stored; the reading comes with the last one."""
+
+
+_PENDING: Final = _Pending()
+
+
+class MeterStream:
+    """Feed it byte chunks of any size, split anywhere; get readings back.
+
+    ``feed`` never raises. ``counters`` (public) tells what was accepted,
+    rejected and discarded; ``protocol`` is what the last accepted frame was;
+    ``last_frames`` keeps the last few accepted raw frames for diagnostics.
+    """
+
+    def __init__(
+        self,
+        options: DecodeOptions | None = None,
+        *,
+        on_reject: Callable[[Rejected], None] | None = None,
+    ) -> None:
+        self.options = options if options is not None else DecodeOptions()
+        self.counters = StreamCounters()
+        self.protocol: Protocol | None = None
+        self.last_frames: deque[bytes] = deque(maxlen=LAST_FRAMES)
+        self._on_reject = on_reject
+        self._decoder = ApduDecoder(self.options)
+        self._block_frames: list[bytes] = []
+        self._block_size = 0
+        self._reader = FrameReader(
+            formats=_ALL_FORMATS,
+            counters=self.counters,
+            on_reject=on_reject,
+            apdu_check=self._check_bare_apdu,
+        )
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Reading]:
+        """Add bytes; return the readings they completed, in stream order."""
+        readings: list[Reading] = []
+        try:
+            for message in self._reader.frames(data):
+                reading = self._decode(message)
+                if reading is not None:
+                    readings.append(reading)
+        except Exception:
+            # A bug here must not kill the reader: drop what is buffered and go on.
+            _LOGGER.exception("hanport stream failed; buffered bytes dropped")
+            self._reader.reset()
+        return readings
+
+    def reset(self) -> None:
+        """Drop buffered bytes and partial messages (after a reconnect); counters stay."""
+        self._reader.reset()
+        self._decoder.reset()
+        self._block_frames.clear()
+        self._block_size = 0
+
+    def _decode(self, message: Message) -> Reading | None:
+        self.protocol = message.protocol
+        self.last_frames.append(message.frame)
+        if message.protocol is Protocol.APDU:
+            result = message.result
+        elif message.protocol is Protocol.P1:
+            result = self._telegram(message.payload, Protocol.P1, message.frame)
+        else:
+            payload = message.payload
+            apdu = payload[3:] if payload[:3] == LLC else payload
+            result = self._apdu(apdu, message.protocol, message.frame)
+        if isinstance(result, Reading):
+            self.counters.frames_ok += 1
+            return result
+        return None
+
+    def _check_bare_apdu(self, apdu: bytes) -> Reading | _Pending | None:
+        """Decide a delimited bare APDU: only a decoded reading (or a stored block) is kept."""
+        body = apdu[3:] if apdu[:3] == LLC else apdu
+        return self._apdu(body, Protocol.APDU, apdu)
+
+    def _apdu(self, apdu: bytes, protocol: Protocol, frame: bytes) -> Reading | _Pending | None:
+        """APDU -> reading; ``_PENDING`` while a block transfer is incomplete."""
+        try:
+            notification = self._decoder.decode(apdu)
+        except FrameError as err:
+            self._drop_blocks()
+            self._reject(err.reason, err.detail, frame)
+            return None
+        except Exception as err:
+            _LOGGER.debug("APDU decoder raised", exc_info=True)
+            self._drop_blocks()
+            self._reject(RejectReason.MALFORMED_APDU, _describe(err), frame)
+            return None
+        if notification is None:
+            self._block_size += len(frame)
+            if self._block_size <= MAX_BLOCK_FRAMES:
+                self._block_frames.append(frame)
+            return _PENDING
+        if self._block_frames:
+            frame = b"".join(self._block_frames) + frame
+            self._drop_blocks()
+        if notification.telegram is not None:
+            return self._telegram(notification.telegram, protocol, frame)
+        try:
+            return decode_notification(
+                notification, protocol=protocol, options=self.options, frame=frame
+            )
+        except FrameError as err:
+            self._reject(err.reason, err.detail, frame)
+        except Exception as err:
+            _LOGGER.debug("layout raised", exc_info=True)
+            self._reject(RejectReason.UNKNOWN_LAYOUT, _describe(err), frame)
+        return None
+
+    def _telegram(self, telegram: bytes, protocol: Protocol, frame: bytes) -> Reading | None:
+        """P1 telegram (CRC already checked) -> reading."""
+        try:
+            reading = decode_telegram(telegram, options=self.options)
+        except FrameError as err:
+            self._reject(err.reason, err.detail, frame)
+            return None
+        except Exception as err:
+            _LOGGER.debug("P1 layout raised", exc_info=True)
+            self._reject(RejectReason.P1_MALFORMED, _describe(err), frame)
+            return None
+        return replace(reading, protocol=protocol, frame=frame)
+
+    def _drop_blocks(self) -> None:
+        self._block_frames.clear()
+        self._block_size = 0
+
+    def _reject(self, reason: RejectReason, detail: str, frame: bytes) -> None:
+        self.counters.count_reject(reason)
+        _LOGGER.debug("rejected %s: %s", reason, detail)
+        if self._on_reject is not None:
+            try:
+                self._on_reject(Rejected(reason, detail, frame))
+            except Exception:
+                _LOGGER.exception("on_reject callback failed")

@@ -1,0 +1,117 @@
+"""Delimiting bare APDUs (no checksum, no length of their own) by parsing them."""
+
+from __future__ import annotations
+
+import pytest
+
+from custom_components.hanport.han.dlms import axdr
+from custom_components.hanport.han.framing import NOT_A_FRAME, Found, FrameReader, parse_bare_apdu
+from custom_components.hanport.han.framing.apdu import MAX_APDU
+from custom_components.hanport.han.framing.hdlc import _repair
+from custom_components.hanport.han.reading import Protocol
+
+LLC = b"\xe6\xe7\x00"
+BODY = axdr.encode(
+    (
+        "Kamstrup_V0001",
+        b"\x01\x01\x00\x00\x05\xff",
+        axdr.Typed(0x12, 230),
+        None,
+        True,
+        axdr.Typed(0x0F, -1),
+        axdr.Typed(0x14, -5),
+        1.5,
+        axdr.DateTimeField(0x19, bytes(12)),
+        [axdr.Typed(0x16, 27)],
+    )
+)
+NOTIFICATION = b"\x0f\x00\x00\x00\x00\x00" + BODY
+STAMP = bytes(range(12))
+
+
+@pytest.mark.parametrize(
+    "apdu",
+    [
+        NOTIFICATION,
+        LLC + NOTIFICATION,
+        b"\x0f\x40\x00\x00\x00\x0c" + STAMP + BODY,
+        b"\x0f\x40\x00\x00\x00\x09\x0c" + STAMP + BODY,
+        b"\x0f\x00\x00\x00\x00\x00\x04\x0a\xff\xc0",  # bit-string of 10 bits
+        b"\x0f\x00\x00\x00\x00\x00\x0c\x02\xc3\xa5",  # utf8-string
+        b"\x0f\x00\x00\x00\x00\x00\x09\x81\x80" + bytes(128),  # long-form length
+        LLC + b"\xdb\x08" + b"KAM\x00\x00\x00\x00\x01" + b"\x05\x30\x00\x00\x00\x01",
+        b"\xdb\x08KAM\x00\x00\x00\x00\x01\x06\x21\x00\x00\x00\x01\xaa",
+        b"\xdc\x08SAG\x00\x00\x00\x00\x01\x05\x20\x00\x00\x00\x01",
+        LLC + b"\xe0\x80\x00\x01\x00\x00\x03\x01\x02\x03",
+    ],
+)
+def test_delimited(apdu: bytes) -> None:
+    for follower in (b"", b"\x0f", b"\x00\x00\x00"):
+        parsed = parse_bare_apdu(b"\x55" + apdu + follower, 1)
+        assert isinstance(parsed, Found)
+        assert parsed.item == apdu
+        assert parsed.end == 1 + len(apdu)
+    for size in range(1, len(apdu)):
+        assert parse_bare_apdu(apdu[:size], 0) is None, size
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xe6\xe6\x00\x0f",  # not the LLC
+        b"\xe6\xe7\x00\x01\x02",  # not an APDU tag after the LLC
+        b"\xe0\x80\x00\x01\x00\x00\x00",  # a block transfer needs the LLC
+        b"\x41\x00",  # not a start at all
+        b"\xdb\x08kam\x00\x00\x00\x00\x01\x05\x30\x00\x00\x00\x01",  # no maker letters
+        LLC + b"\xdb\x07KAM\x00\x00\x00\x00\x05\x30\x00\x00\x00\x01",  # title not 8 bytes
+        LLC + b"\xdb\x08KAM\x00\x00\x00\x00\x01\x04\x30\x00\x00\x00",  # shorter than SC + FC
+        b"\x0f\x00\x00\x00\x00\x07\x00",  # unknown date-time encoding
+        b"\x0f\x00\x00\x00\x00\x09\x0b" + bytes(12),  # octet-string that is not 12 bytes
+        b"\x0f\x00\x00\x00\x00\x00\x13\x00",  # compact-array is not taken
+        b"\x0f\x00\x00\x00\x00\x00\x09\x85\x00\x00\x00\x00\x01",  # 5-byte long-form length
+        b"\x0f\x00\x00\x00\x00\x00\x09\x80",  # 0-byte long-form length
+        b"\x0f\x00\x00\x00\x00\x00" + b"\x01\x01" * 17 + b"\x00",  # nested too deep
+        b"\x0f\x00\x00\x00\x00\x00\x01\x82\x10\x00",  # more elements than the cap allows
+        b"\x0f\x00\x00\x00\x00\x00\x09\x82\x10\x00",  # a string longer than the cap
+    ],
+)
+def test_not_an_apdu(data: bytes) -> None:
+    assert parse_bare_apdu(data + bytes(MAX_APDU), 0) is NOT_A_FRAME
+
+
+def test_inside_of_a_frame_is_not_a_bare_apdu() -> None:
+    assert parse_bare_apdu(NOTIFICATION + b"\x12\x34\x7e", 0) is NOT_A_FRAME  # FCS, flag
+    assert parse_bare_apdu(NOTIFICATION + b"\x12\x16", 0) is NOT_A_FRAME  # M-Bus CS, stop
+    assert isinstance(parse_bare_apdu(NOTIFICATION + b"\x12\x34", 0), Found)
+
+
+def test_reader_hunts_bare_apdus_only_with_a_check() -> None:
+    assert FrameReader(formats={Protocol.APDU, Protocol.HDLC}).feed(NOTIFICATION) == []
+    seen: list[bytes] = []
+
+    def check(apdu: bytes) -> object | None:
+        seen.append(apdu)
+        return "ok" if apdu == NOTIFICATION else None
+
+    reader = FrameReader(formats={Protocol.APDU}, apdu_check=check)
+    # a refused candidate (0F 00 0F 00 00 00 00) overlaps the real APDU: found after it
+    messages = reader.feed(b"\x0f\x00" + NOTIFICATION)
+    assert [(m.protocol, m.payload, m.result) for m in messages] == [
+        (Protocol.APDU, NOTIFICATION, "ok")
+    ]
+    assert seen == [b"\x0f\x00" + NOTIFICATION[:5], NOTIFICATION]
+    # a refused LLC + APDU: the same APDU without its LLC is not tried again
+    seen.clear()
+    messages = FrameReader(formats={Protocol.APDU}, apdu_check=lambda _apdu: None).feed(
+        LLC + NOTIFICATION
+    )
+    assert messages == []
+    with pytest.raises(ValueError, match="no format"):
+        FrameReader(formats=())
+
+
+def test_repair_preconditions() -> None:
+    # _repair is only called on a failed frame with a CR LF inside; it refuses anything else
+    assert _repair(b"\x7e\x50\x10" + bytes(20), 0) is NOT_A_FRAME
+    assert _repair(b"\x7e\xa0\x05" + bytes(20), 0) is NOT_A_FRAME
+    assert _repair(b"\x7e\xa0\x10" + bytes(20), 0) is NOT_A_FRAME  # nothing to delete
