@@ -81,6 +81,8 @@ def flip_bits(data: bytes, rng: random.Random, count: int = 1, *, protect_tail: 
     ``protect_tail`` keeps a P1 telegram's CRLF after the checksum intact: a
     flip there changes no checked byte, so the frame would not be corrupt.
     """
+    if not data:
+        return data
     span = max(len(data) - protect_tail, 1) * 8
     out = bytearray(data)
     for bit in rng.sample(range(span), min(count, span)):
@@ -88,11 +90,18 @@ def flip_bits(data: bytes, rng: random.Random, count: int = 1, *, protect_tail: 
     return bytes(out)
 
 
-def truncate(data: bytes, rng: random.Random) -> bytes:
-    """Keep a random non-empty proper prefix (a frame cut off mid-way)."""
-    if len(data) < 2:
-        return b""
-    return data[: rng.randrange(1, len(data))]
+def truncate(data: bytes, rng: random.Random, *, protect_tail: int = 0) -> bytes:
+    """Keep a random non-empty prefix that ends before the last ``protect_tail`` bytes.
+
+    At least one byte before the tail is lost. The tail is what a frame may
+    lose without harm: an HDLC frame without its closing flag is still closed
+    by the next frame's opening flag, and a P1 telegram does not need its
+    final CRLF, so cutting only those would not corrupt anything.
+    """
+    keep_max = len(data) - protect_tail - 1
+    if keep_max < 1:
+        return data[:1] if len(data) > 1 else b""
+    return data[: rng.randrange(1, keep_max + 1)]
 
 
 def expand_crlf(data: bytes) -> bytes:

@@ -83,6 +83,13 @@ _ENERGY_OF_POWER: Final = {
     **{f"active_power_import_{p}": f"active_energy_import_{p}" for p in r.PHASES},
     **{f"active_power_export_{p}": f"active_energy_export_{p}" for p in r.PHASES},
 }
+_HARMLESS_TAIL: Final = {
+    r.Protocol.HDLC: 1,
+    r.Protocol.MBUS: 0,
+    r.Protocol.P1: 2,
+    r.Protocol.APDU: 0,
+}
+"""Trailing bytes a fault may not touch: damage there would not corrupt the frame."""
 _DK_PHASE_ENERGY: Final = tuple(
     f"active_energy_{direction}_{p}" for direction in ("import", "export") for p in r.PHASES
 )
@@ -585,13 +592,13 @@ class SimulatedMeter:
             return b""
         rng = self._rng_faults
         data = clean
+        tail = _HARMLESS_TAIL[self.profile.protocol]
         if self._flips:
-            tail = 2 if self.profile.protocol is r.Protocol.P1 else 0
             data = flip_bits(data, rng, self._flips.popleft(), protect_tail=tail)
             faults.add(Fault.BITFLIP)
         if self._truncations:
             self._truncations -= 1
-            data = truncate(data, rng)
+            data = truncate(data, rng, protect_tail=tail)
             faults.add(Fault.TRUNCATE)
         if true_ms < self._parity_until:
             parity = self.profile.parity
@@ -606,8 +613,7 @@ class SimulatedMeter:
                 faults.add(Fault.CRLF)
         if self._cut_next:
             self._cut_next = False
-            if len(data) > 1:
-                data = data[: rng.randrange(1, len(data))]
+            data = truncate(data, rng, protect_tail=tail)
             faults.add(Fault.DISCONNECT)
         return data
 

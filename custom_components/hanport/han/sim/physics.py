@@ -184,7 +184,7 @@ class Household:
         hour = local.hour + local.minute / 60.0 + local.second / 3600.0
         if not sunrise < hour < sunrise + day_length:
             return 0.0
-        height = float(math.sin(math.pi * (hour - sunrise) / day_length) ** 1.3)
+        height = math.sin(math.pi * (hour - sunrise) / day_length) ** 2
         strength = 0.35 + 0.65 * max(seasonal, 0.0)
         return self._kwp * 1000.0 * height * strength * self._cloud
 
