@@ -150,7 +150,7 @@ def test_parse_not_a_frame() -> None:
     [
         (b"\xa0\x05\x41\x83\x13", RejectReason.HDLC_BAD_LENGTH, "shorter than a header"),
         (b"\xa0\x09\x40\x40\x40\x40\x40\x00\x00", RejectReason.HDLC_HEADER_CHECKSUM, "address"),
-        (b"\xa0\x07\x41\x08\x82\x13\x00", RejectReason.HDLC_BAD_LENGTH, "shorter than the header"),
+        (b"\xa0\x07\x41\x08\x82\x13\x00", RejectReason.HDLC_BAD_LENGTH, "shorter than its header"),
     ],
 )
 def test_malformed_headers(body: bytes, reason: RejectReason, detail: str) -> None:

@@ -84,7 +84,7 @@ def test_crc_digits_must_be_uppercase() -> None:
     assert lower != TELEGRAM
     parsed = parse_p1(lower, 0)
     assert isinstance(parsed, Bad)
-    assert parsed.reason is RejectReason.P1_MALFORMED
+    assert parsed.reason is RejectReason.P1_CRC
 
 
 def test_split_at_every_byte_boundary_and_garbage() -> None:
@@ -111,15 +111,15 @@ def test_telegram_without_crc_is_rejected() -> None:
     old_style = b"/ISk5\\2MT382-1000\r\n\r\n1-0:1.8.1(00123.456*kWh)\r\n!\r\n"
     rejects: list[Rejected] = []
     assert _reader(rejects).feed(old_style) == []
-    assert [r.reason for r in rejects] == [RejectReason.P1_MALFORMED]
+    assert [r.reason for r in rejects] == [RejectReason.P1_CRC]
     assert "without CRC" in rejects[0].detail
 
 
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!12G4\r\n", RejectReason.P1_MALFORMED),
-        (b"/KAM5\r\n\r\n1-0:1.8.0(1\x00*kWh)\r\n!1234\r\n", RejectReason.P1_MALFORMED),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!12G4\r\n", RejectReason.P1_CRC),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1\x00*kWh)\r\n!1234\r\n", RejectReason.P1_CRC),
     ],
 )
 def test_malformed(data: bytes, reason: RejectReason) -> None:
@@ -131,7 +131,7 @@ def test_malformed(data: bytes, reason: RejectReason) -> None:
 def test_binary_byte_rejected_before_the_bang_arrives() -> None:
     parsed = parse_p1(b"/KAM5\r\n\r\n1-0:1.8.0(\x81", 0)
     assert isinstance(parsed, Bad)
-    assert parsed.reason is RejectReason.P1_MALFORMED
+    assert parsed.reason is RejectReason.P1_CRC
 
 
 @pytest.mark.parametrize(

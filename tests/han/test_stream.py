@@ -128,7 +128,7 @@ def test_every_layout_decodes(layout: Layout, kind: ListKind) -> None:
     readings = stream.feed(raw)
     assert len(readings) == 1
     _same(readings[0], expected)
-    assert readings[0].frame == raw.rstrip(b"\r\n") + b"\r\n" if raw[:1] == b"/" else raw
+    assert readings[0].frame == raw  # P1 telegrams end in CRLF, as the framer normalises them
     assert stream.protocol is expected.protocol
     assert stream.counters.frames_ok == 1
     assert stream.counters.rejected == {}
@@ -540,3 +540,64 @@ def test_block_transfer_frames_kept_for_diagnostics_are_capped(
     readings = MeterStream().feed(b"".join(frames))
     assert len(readings) == 1
     assert readings[0].frame == frames[0] + frames[-1]  # the middle ones went over the cap
+
+
+FRAMING_REASONS = {
+    RejectReason.HDLC_HEADER_CHECKSUM,
+    RejectReason.HDLC_FRAME_CHECKSUM,
+    RejectReason.HDLC_BAD_LENGTH,
+    RejectReason.HDLC_SEGMENT,
+    RejectReason.MBUS_CHECKSUM,
+    RejectReason.MBUS_BAD_FRAME,
+    RejectReason.MBUS_SEGMENT,
+    RejectReason.P1_CRC,
+    RejectReason.OVERSIZE,
+}
+
+
+def test_garbage_reports_only_framing_failures() -> None:
+    # An APDU or layout error would tell the integration that its serial settings are
+    # right; random bytes (wrong baud or parity) must never produce one.
+    rng = random.Random(5)
+    stream = MeterStream()
+    for _ in range(48):
+        stream.feed(rng.randbytes(1 << 16))
+    assert stream.counters.frames_ok == 0
+    assert set(stream.counters.rejected) <= FRAMING_REASONS
+    assert sum(stream.counters.rejected.values()) > 100
+
+
+def test_weak_bare_apdu_refusals_are_reported_once_the_stream_carries_them() -> None:
+    weak = b"\x0f\x00\x00\x00\x00\x00\x03\x01"  # parses (a boolean body), no layout for it
+    rejects: list[Rejected] = []
+    stream = MeterStream(on_reject=rejects.append)
+    assert stream.feed(weak) == []
+    assert rejects == []
+    assert stream.feed(LLC + weak) == []  # the LLC makes it a real candidate
+    assert [r.reason for r in rejects] == [RejectReason.UNKNOWN_LAYOUT]
+    apdu = _info(_aidon_frames()[0])[3:]
+    assert len(stream.feed(apdu)) == 1
+    assert stream.feed(weak) == []
+    assert [r.reason for r in rejects] == [RejectReason.UNKNOWN_LAYOUT] * 2
+
+
+def test_feed_from_on_reject_is_taken_in_by_the_running_feed() -> None:
+    frames = _aidon_frames()
+    broken = bytearray(frames[0])
+    broken[-3] ^= 1
+    stream: MeterStream
+
+    def on_reject(_rejected: Rejected) -> None:
+        assert stream.feed(frames[2]) == []
+
+    stream = MeterStream(on_reject=on_reject)
+    readings = stream.feed(bytes(broken) + frames[1])
+    assert [r.list_kind for r in readings] == [ListKind.STATUS, ListKind.ENERGY]
+
+
+def test_frame_without_info_is_ignored() -> None:
+    rejects: list[Rejected] = []
+    stream = MeterStream(on_reject=rejects.append)
+    assert stream.feed(build_hdlc_frame(b"", control=0x11)) == []
+    assert rejects == []
+    assert stream.protocol is Protocol.HDLC

@@ -32,6 +32,7 @@ MAX_BLOCK_FRAMES: Final = 65536
 """Cap on the raw frames kept for one general-block-transfer (diagnostics only)."""
 
 _ALL_FORMATS: Final = frozenset(Protocol)
+_NOTIFICATION: Final = 0x0F
 
 
 def _describe(err: Exception) -> str:
@@ -68,6 +69,9 @@ class MeterStream:
         self._decoder = ApduDecoder(self.options)
         self._block_frames: list[bytes] = []
         self._block_size = 0
+        self._feeding = False
+        self._quiet = False  # refusals of a weak bare-APDU candidate are not reported
+        self._bare_accepted = False  # a bare APDU became a reading: the stream carries them
         self._reader = FrameReader(
             formats=_ALL_FORMATS,
             counters=self.counters,
@@ -77,7 +81,12 @@ class MeterStream:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Reading]:
         """Add bytes; return the readings they completed, in stream order."""
+        if self._feeding:
+            # Called from on_reject: buffer only; the running feed takes these bytes in.
+            self._reader.frames(data)
+            return []
         readings: list[Reading] = []
+        self._feeding = True
         try:
             for message in self._reader.frames(data):
                 reading = self._decode(message)
@@ -87,6 +96,8 @@ class MeterStream:
             # A bug here must not kill the reader: drop what is buffered and go on.
             _LOGGER.exception("hanport stream failed; buffered bytes dropped")
             self._reader.reset()
+        finally:
+            self._feeding = False
         return readings
 
     def reset(self) -> None:
@@ -101,6 +112,9 @@ class MeterStream:
         self.last_frames.append(message.frame)
         if message.protocol is Protocol.APDU:
             result = message.result
+            self._bare_accepted = True
+        elif not message.payload:
+            return None  # a frame without an info field (HDLC supervisory): nothing to decode
         elif message.protocol is Protocol.P1:
             result = self._telegram(message.payload, Protocol.P1, message.frame)
         else:
@@ -113,9 +127,19 @@ class MeterStream:
         return None
 
     def _check_bare_apdu(self, apdu: bytes) -> Reading | _Pending | None:
-        """Decide a delimited bare APDU: only a decoded reading (or a stored block) is kept."""
-        body = apdu[3:] if apdu[:3] == LLC else apdu
-        return self._apdu(body, Protocol.APDU, apdu)
+        """Decide a delimited bare APDU: only a decoded reading (or a stored block) is kept.
+
+        A lone ``0F`` start is weak evidence (random bytes delimit as an APDU now
+        and then), so until the stream has shown it carries bare APDUs, refusing
+        one is not reported: a reported APDU or layout error tells the
+        integration that the serial settings are right.
+        """
+        llc = apdu[:3] == LLC
+        self._quiet = not (llc or apdu[0] != _NOTIFICATION or self._bare_accepted)
+        try:
+            return self._apdu(apdu[3:] if llc else apdu, Protocol.APDU, apdu)
+        finally:
+            self._quiet = False
 
     def _apdu(self, apdu: bytes, protocol: Protocol, frame: bytes) -> Reading | _Pending | None:
         """APDU -> reading; ``_PENDING`` while a block transfer is incomplete."""
@@ -169,6 +193,9 @@ class MeterStream:
         self._block_size = 0
 
     def _reject(self, reason: RejectReason, detail: str, frame: bytes) -> None:
+        if self._quiet:
+            _LOGGER.debug("not a bare APDU (%s: %s)", reason, detail)
+            return
         self.counters.count_reject(reason)
         _LOGGER.debug("rejected %s: %s", reason, detail)
         if self._on_reject is not None:

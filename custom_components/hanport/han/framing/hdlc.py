@@ -30,6 +30,8 @@ _HEAD: Final = 2 + 2 * MAX_ADDRESS + 1 + 2
 _REPAIR_WINDOW: Final = 2 * MAX_LENGTH + 2
 """Turning every LF into CRLF at most doubles a frame."""
 _CRLF: Final = b"\r\n"
+_GOOD_RESIDUE: Final = 0x0F47
+"""CRC-16/X.25 over data followed by its own FCS (low byte first): the FCS holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,30 +59,36 @@ def _address_end(frame: bytes, pos: int) -> int:
     return -1
 
 
-def _check_header(head: bytes) -> int | tuple[RejectReason, str]:
-    """Size of format + addresses + control when the HCS holds, else why not.
+_ADDRESS_NOT_TERMINATED: Final = -1
+_SHORTER_THAN_HEADER: Final = -2
+_HCS_MISMATCH: Final = -3
+_HEADER_ERRORS: Final = {
+    _ADDRESS_NOT_TERMINATED: (RejectReason.HDLC_HEADER_CHECKSUM, "address field not terminated"),
+    _SHORTER_THAN_HEADER: (RejectReason.HDLC_BAD_LENGTH, "frame shorter than its header"),
+    _HCS_MISMATCH: (RejectReason.HDLC_HEADER_CHECKSUM, "HCS mismatch"),
+}
 
-    ``head`` is the frame from its format field on, at least ``_HEAD`` bytes of
-    it (or all of it when shorter), so the answer never depends on how much of
-    the rest has arrived.
+
+def _check_header(head: bytes) -> int:
+    """Size of format + addresses + control when the HCS holds, else a negative code.
+
+    ``head`` is the frame from its format field on: ``_HEAD`` bytes of it, or all
+    of it when shorter, so the answer never depends on how much has arrived.
     """
     dest_end = _address_end(head, 2)
     src_end = _address_end(head, dest_end) if dest_end > 0 else -1
     if src_end < 0:
-        return RejectReason.HDLC_HEADER_CHECKSUM, "address field not terminated"
+        return _ADDRESS_NOT_TERMINATED
     header = src_end + 1
     if header + 2 > len(head):
-        return RejectReason.HDLC_BAD_LENGTH, f"length {len(head)} shorter than the header"
+        return _SHORTER_THAN_HEADER
     if crc16_x25(head[:header]) != head[header] | head[header + 1] << 8:
-        return RejectReason.HDLC_HEADER_CHECKSUM, "HCS mismatch"
+        return _HCS_MISMATCH
     return header
 
 
-def _check(frame: bytes, raw: bytes, *, closing_ok: bool) -> HdlcFrame | Bad:
-    """Check one frame body (format field through FCS) against its own length."""
-    header = _check_header(frame[:_HEAD])
-    if not isinstance(header, int):
-        return Bad(*header, raw)
+def _check(frame: bytes, raw: bytes, header: int, *, closing_ok: bool) -> HdlcFrame | Bad:
+    """Check a frame (format field through FCS) whose header already passed."""
     if not closing_ok:
         detail = f"no closing flag after {len(frame)} bytes"
         return Bad(RejectReason.HDLC_BAD_LENGTH, detail, raw, True)
@@ -88,9 +96,9 @@ def _check(frame: bytes, raw: bytes, *, closing_ok: bool) -> HdlcFrame | Bad:
         info = b""  # a frame without an info field has only the one CRC
     elif len(frame) < header + 4:
         return Bad(RejectReason.HDLC_BAD_LENGTH, "no room for the FCS", raw, True)
+    elif crc16_x25(frame) != _GOOD_RESIDUE:
+        return Bad(RejectReason.HDLC_FRAME_CHECKSUM, "FCS mismatch", raw, True)
     else:
-        if crc16_x25(frame[:-2]) != frame[-2] | frame[-1] << 8:
-            return Bad(RejectReason.HDLC_FRAME_CHECKSUM, "FCS mismatch", raw, True)
         info = frame[header + 2 : -2]
     dest_end = _address_end(frame, 2)
     return HdlcFrame(
@@ -127,15 +135,20 @@ def parse_hdlc(buf: bytes | bytearray, start: int) -> Found[HdlcFrame] | Bad | S
     if size - start - 1 < seen:
         return None
     head = bytes(buf[start + 1 : start + 1 + seen])
-    header = _check_header(head[:length])
-    if not isinstance(header, int) and _CRLF not in head:
-        return Bad(*header, b"\x7e" + head[:length])
+    header = _check_header(head[: min(length, _HEAD)])
+    if header < 0:
+        # A CRLF-expanded header has a CR LF in these bytes (see _repair).
+        if _CRLF in head:
+            repaired = _repair(buf, start)
+            if repaired is None or isinstance(repaired, Found):
+                return repaired
+        return Bad(*_HEADER_ERRORS[header], b"\x7e" + head[:length])
     closing = start + 1 + length
     if closing >= size:
         return None
     frame = bytes(buf[start + 1 : closing])
     raw = b"\x7e" + frame + bytes((buf[closing],))
-    checked = _check(frame, raw, closing_ok=buf[closing] == FLAG)
+    checked = _check(frame, raw, header, closing_ok=buf[closing] == FLAG)
     if isinstance(checked, HdlcFrame):
         return Found(checked, closing, 1)
     # A CRLF-expanded frame has a CR LF inside the first length+1 bytes (see _repair).
@@ -174,7 +187,10 @@ def _repair(buf: bytes | bytearray, start: int) -> Found[HdlcFrame] | Skip | Non
     if not deleted:
         return NOT_A_FRAME
     frame = fixed[:length]
-    checked = _check(frame, b"\x7e" + frame + b"\x7e", closing_ok=True)
+    header = _check_header(frame[:_HEAD])
+    if header < 0:
+        return NOT_A_FRAME
+    checked = _check(frame, b"\x7e" + frame + b"\x7e", header, closing_ok=True)
     if not isinstance(checked, HdlcFrame):
         return NOT_A_FRAME
     end = start + 1 + length + deleted

@@ -5,6 +5,10 @@ four uppercase hex digits (lowercase is rejected: a flipped case bit must not
 pass). A telegram without a CRC (DSMR 2/3, ``!`` then CRLF) is rejected: every
 meter in the markets we serve sends one, and without it a corrupted value could
 not be told from a real one.
+
+Every telegram this module refuses is ``P1_CRC`` (its integrity could not be
+checked), never ``P1_MALFORMED``: that one means a telegram passed its CRC but
+said nothing usable, which tells the integration the serial settings are right.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ def parse_p1(buf: bytes | bytearray, start: int) -> Found[bytes] | Bad | Skip | 
     binary = _NOT_TEXT.search(buf, ident_end, bang if bang >= 0 else limit)
     if binary is not None:
         return Bad(
-            RejectReason.P1_MALFORMED,
+            RejectReason.P1_CRC,
             f"byte 0x{buf[binary.start()]:02X} in a telegram",
             bytes(buf[start : binary.end()]),
         )
@@ -58,7 +62,7 @@ def parse_p1(buf: bytes | bytearray, start: int) -> Found[bytes] | Bad | Skip | 
         return None
     if bang + 1 < size and buf[bang + 1] in b"\r\n":
         return Bad(
-            RejectReason.P1_MALFORMED,
+            RejectReason.P1_CRC,
             "telegram without CRC (DSMR 2/3) not accepted",
             bytes(buf[start : bang + 1]),
         )
@@ -67,7 +71,7 @@ def parse_p1(buf: bytes | bytearray, start: int) -> Found[bytes] | Bad | Skip | 
     telegram = bytes(buf[start : bang + 5])
     digits = telegram[-4:]
     if _HEX4.fullmatch(digits) is None:
-        return Bad(RejectReason.P1_MALFORMED, f"bad CRC digits {digits!r}", telegram)
+        return Bad(RejectReason.P1_CRC, f"bad CRC digits {digits!r}", telegram)
     crc = crc16_arc(telegram[:-4])
     if crc != int(digits, 16):
         return Bad(RejectReason.P1_CRC, f"CRC {crc:04X} != {digits.decode()}", telegram)
