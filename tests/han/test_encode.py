@@ -278,6 +278,15 @@ def test_kamstrup_10s_and_hourly_lists() -> None:
     assert _items(se.body)[28] == 94064590  # Wh in Sweden
 
 
+def test_kamstrup_whole_volts_stay_below_the_centivolt_range() -> None:
+    # raw >= 1000 is read as 0.01 V firmware (scaling.HIGH_RESOLUTION): refuse to send it
+    values = POWERS | THREE_PHASE | {"voltage_l2": 999.6}
+    with pytest.raises(EncodeError, match="finer resolution"):
+        encode_reading(reading(values, meter_type="6841131BN243101040"), Layout.KAMSTRUP_NO)
+    values["voltage_l2"] = 999.4
+    assert encode_reading(reading(values, meter_type="6841131BN243101040"), Layout.KAMSTRUP_NO)
+
+
 def test_kamstrup_one_phase_keeps_count_with_nulls() -> None:
     model = "6861111BN242101040"
     values = POWERS | ONE_PHASE | ENERGIES

@@ -17,7 +17,7 @@ from typing import Final
 from ..cosem import Obis, Unit, encode_datetime, obis, parse_datetime
 from ..dlms import axdr
 from ..reading import ListKind, Protocol
-from ..scaling import Scheme, exponents
+from ..scaling import HIGH_RESOLUTION, Scheme, exponents, quantity_of
 
 
 class Topology(StrEnum):
@@ -64,6 +64,8 @@ class Register:
 
     ``decimals`` is the resolution (canonical value = raw / 10**decimals);
     ``scaler``/``unit`` are what OBIS-struct layouts write next to the value.
+    ``below``: raw magnitudes from here on mean a finer resolution to the
+    decoder (``scaling.HIGH_RESOLUTION``), so the encoder refuses them.
     """
 
     name: str
@@ -72,10 +74,14 @@ class Register:
     decimals: int
     scaler: int = 0
     unit: Unit = Unit.UNITLESS
+    below: int | None = None
 
     def typed(self, values: Mapping[str, float]) -> axdr.Typed:
         """Return the value as an explicitly typed A-XDR number."""
-        return axdr.Typed(self.tag, to_raw(self.name, values[self.name], self.decimals, self.tag))
+        raw = to_raw(self.name, values[self.name], self.decimals, self.tag)
+        if self.below is not None and abs(raw) >= self.below:
+            raise EncodeError(f"{self.name}={values[self.name]} reads as a finer resolution")
+        return axdr.Typed(self.tag, raw)
 
     def scaler_unit(self) -> tuple[axdr.Typed, axdr.Typed]:
         """Return the ``02 02 0F <scaler> 16 <unit>`` structure."""
@@ -96,7 +102,10 @@ def fixed(name: str, c: int, d: int, tag: int, decimals: int, *, b: int = 0) -> 
 
 def implicit(name: str, c: int, d: int, tag: int, scheme: Scheme, *, b: int = 0) -> Register:
     """Describe a register sent without a scaler: its resolution is ``scaling.IMPLICIT``'s."""
-    return Register(name, obis(1, b, c, d, 0), tag, -exponents(scheme)[name])
+    rules = HIGH_RESOLUTION.get(scheme)
+    finer = None if rules is None else rules.get(quantity_of(name))
+    below = None if finer is None else finer[0]
+    return Register(name, obis(1, b, c, d, 0), tag, -exponents(scheme)[name], below=below)
 
 
 def require(values: Mapping[str, float], names: Iterable[str], what: str) -> None:
