@@ -281,10 +281,19 @@ def test_kamstrup_10s_and_hourly_lists() -> None:
 def test_kamstrup_whole_volts_stay_below_the_centivolt_range() -> None:
     # raw >= 1000 is read as 0.01 V firmware (scaling.HIGH_RESOLUTION): refuse to send it
     values = POWERS | THREE_PHASE | {"voltage_l2": 999.6}
-    with pytest.raises(EncodeError, match="finer resolution"):
+    with pytest.raises(EncodeError, match="would not read back"):
         encode_reading(reading(values, meter_type="6841131BN243101040"), Layout.KAMSTRUP_NO)
     values["voltage_l2"] = 999.4
     assert encode_reading(reading(values, meter_type="6841131BN243101040"), Layout.KAMSTRUP_NO)
+
+
+@pytest.mark.parametrize("layout", [Layout.KAMSTRUP_DK, Layout.OBIS_ARRAY_AT])
+def test_power_factor_above_1_is_refused(layout: Layout) -> None:
+    values = dict.fromkeys(layout_values(layout), 1.0)
+    assert encode_reading(reading(values, meter_id="1"), layout, key=KEY)
+    values["power_factor"] = 1.01
+    with pytest.raises(EncodeError, match="would not read back"):
+        encode_reading(reading(values, meter_id="1"), layout, key=KEY)
 
 
 def test_kamstrup_one_phase_keeps_count_with_nulls() -> None:

@@ -64,8 +64,9 @@ class Register:
 
     ``decimals`` is the resolution (canonical value = raw / 10**decimals);
     ``scaler``/``unit`` are what OBIS-struct layouts write next to the value.
-    ``below``: raw magnitudes from here on mean a finer resolution to the
-    decoder (``scaling.HIGH_RESOLUTION``), so the encoder refuses them.
+    ``below``: raw magnitudes from here on mean something else to a decoder
+    (a finer resolution, ``scaling.HIGH_RESOLUTION``; a power factor above 1),
+    so the encoder refuses them.
     """
 
     name: str
@@ -80,7 +81,7 @@ class Register:
         """Return the value as an explicitly typed A-XDR number."""
         raw = to_raw(self.name, values[self.name], self.decimals, self.tag)
         if self.below is not None and abs(raw) >= self.below:
-            raise EncodeError(f"{self.name}={values[self.name]} reads as a finer resolution")
+            raise EncodeError(f"{self.name}={values[self.name]} would not read back as sent")
         return axdr.Typed(self.tag, raw)
 
     def scaler_unit(self) -> tuple[axdr.Typed, axdr.Typed]:
@@ -92,7 +93,14 @@ def register(name: str, c: int, d: int, tag: int, scaler_unit: tuple[int, Unit])
     """Describe a register with an explicit scaler/unit; ``decimals`` follows from them."""
     scaler, unit = scaler_unit
     shift = 3 if unit in (Unit.WATT_HOUR, Unit.VAR_HOUR, Unit.VOLT_AMPERE_HOUR) else 0
-    return Register(name, obis(1, 0, c, d, 0), tag, shift - scaler, scaler, unit)
+    decimals = shift - scaler
+    below = _power_factor_limit(name, decimals)
+    return Register(name, obis(1, 0, c, d, 0), tag, decimals, scaler, unit, below)
+
+
+def _power_factor_limit(name: str, decimals: int) -> int | None:
+    """Return the raw limit of a power factor: it reads back only up to 1."""
+    return 10**decimals + 1 if name.startswith("power_factor") else None
 
 
 def fixed(name: str, c: int, d: int, tag: int, decimals: int, *, b: int = 0) -> Register:
@@ -102,10 +110,11 @@ def fixed(name: str, c: int, d: int, tag: int, decimals: int, *, b: int = 0) -> 
 
 def implicit(name: str, c: int, d: int, tag: int, scheme: Scheme, *, b: int = 0) -> Register:
     """Describe a register sent without a scaler: its resolution is ``scaling.IMPLICIT``'s."""
+    decimals = -exponents(scheme)[name]
     rules = HIGH_RESOLUTION.get(scheme)
     finer = None if rules is None else rules.get(quantity_of(name))
-    below = None if finer is None else finer[0]
-    return Register(name, obis(1, b, c, d, 0), tag, -exponents(scheme)[name], below=below)
+    below = finer[0] if finer is not None else _power_factor_limit(name, decimals)
+    return Register(name, obis(1, b, c, d, 0), tag, decimals, below=below)
 
 
 def require(values: Mapping[str, float], names: Iterable[str], what: str) -> None:
