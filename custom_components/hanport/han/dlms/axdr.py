@@ -116,34 +116,94 @@ def read_length(buf: bytes, pos: int) -> tuple[int, int]:
     return int.from_bytes(buf[pos + 1 : pos + 1 + count], "big"), pos + 1 + count
 
 
+# Per-tag dispatch tables for the hot path: what kind of element a tag starts.
+_K_BAD, _K_FIXED, _K_CONTAINER, _K_STRING, _K_NULL, _K_OTHER = range(6)
+_KIND: Final = [_K_BAD] * 256
+_UNPACK: Final[list[struct.Struct | None]] = [None] * 256
+for _tag, _st in _FIXED.items():
+    _KIND[_tag] = _K_FIXED
+    _UNPACK[_tag] = _st
+for _tag in _CONTAINERS:
+    _KIND[_tag] = _K_CONTAINER
+for _tag in _STRINGS:
+    _KIND[_tag] = _K_STRING
+for _tag in (BOOLEAN, BIT_STRING, DATE_TIME, DATE, TIME):
+    _KIND[_tag] = _K_OTHER
+_KIND[NULL] = _K_NULL
+
+
 def decode(buf: bytes, pos: int = 0, depth: int = 0) -> tuple[Data, int]:
     """Decode one ``Data`` element at ``pos``; return it and the position after it.
 
     Raises ``FrameError(MALFORMED_APDU)`` on anything that does not parse.
+    This runs for every element of every frame, so it is one loop with an
+    explicit stack of open containers and the common types inline, rather than
+    a function call per element.
     """
     end = len(buf)
-    if pos >= end:
-        raise _malformed("data beyond end of APDU")
+    kinds = _KIND
+    unpackers = _UNPACK
+    # open containers: (items so far, elements still to read, container tag)
+    stack: list[tuple[list[Data], int, int]] = []
+    items: list[Data] | None = None
+    remaining = 0
+    container = 0
+    value: Data
+    while True:
+        if pos >= end:
+            raise _malformed("data beyond end of APDU")
+        tag = buf[pos]
+        kind = kinds[tag]
+        if kind == _K_FIXED:
+            unpacker = unpackers[tag]
+            start = pos + 1
+            pos = start + unpacker.size  # type: ignore[union-attr]
+            if pos > end:
+                raise _malformed(f"truncated value of type 0x{tag:02X}")
+            value = unpacker.unpack_from(buf, start)[0]  # type: ignore[union-attr]
+        elif kind == _K_CONTAINER:
+            count, pos = read_length(buf, pos + 1)
+            if count > end - pos:  # every element takes at least one byte
+                raise _malformed("element count larger than the data")
+            if count:
+                # this container's depth: the caller's, plus every open one
+                if depth + len(stack) + (items is not None) >= MAX_DEPTH:
+                    raise _malformed("data nested too deep")
+                if items is not None:
+                    stack.append((items, remaining, container))
+                items, remaining, container = [], count, tag
+                continue
+            value = () if tag == STRUCTURE else []
+        elif kind == _K_STRING and tag == OCTET_STRING and pos + 1 < end and buf[pos + 1] < 0x80:
+            start = pos + 2
+            pos = start + buf[pos + 1]
+            if pos > end:
+                raise _malformed("string longer than the data")
+            value = buf[start:pos]
+        elif kind == _K_NULL:
+            value = None
+            pos += 1
+        else:
+            value, pos = _decode_scalar(buf, pos, end)
+        # hand the value to its container, closing every container it completes
+        while True:
+            if items is None:
+                return value, pos
+            items.append(value)
+            remaining -= 1
+            if remaining:
+                break
+            value = tuple(items) if container == STRUCTURE else items
+            if stack:
+                items, remaining, container = stack.pop()
+            else:
+                items = None
+
+
+def _decode_scalar(buf: bytes, pos: int, end: int) -> tuple[Data, int]:
+    """Decode the element types ``decode`` does not handle inline."""
     tag = buf[pos]
     pos += 1
-    fixed = _FIXED.get(tag)
-    if fixed is not None:
-        nxt = pos + fixed.size
-        if nxt > end:
-            raise _malformed(f"truncated value of type 0x{tag:02X}")
-        return fixed.unpack_from(buf, pos)[0], nxt
-    if tag in _CONTAINERS:
-        if depth >= MAX_DEPTH:
-            raise _malformed("data nested too deep")
-        count, pos = read_length(buf, pos)
-        if count > end - pos:  # every element takes at least one byte
-            raise _malformed("element count larger than the data")
-        items: list[Data] = []
-        append = items.append
-        for _ in range(count):
-            item, pos = decode(buf, pos, depth + 1)
-            append(item)
-        return (tuple(items) if tag == STRUCTURE else items), pos
     if tag in _STRINGS:
         length, pos = read_length(buf, pos)
         nxt = pos + length
@@ -153,8 +213,6 @@ def decode(buf: bytes, pos: int = 0, depth: int = 0) -> tuple[Data, int]:
         if tag == OCTET_STRING:
             return raw, nxt
         return raw.decode("utf-8" if tag == UTF8_STRING else "latin-1", "replace"), nxt
-    if tag == NULL:
-        return None, pos
     if tag == BOOLEAN:
         if pos >= end:
             raise _malformed("truncated boolean")
