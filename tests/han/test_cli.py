@@ -352,3 +352,15 @@ def test_simulate_as_a_subprocess_serves_tcp() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_module_entry_point(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", ["han", "simulate", "--list-meters"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module(MODULE, run_name="__main__", alter_sys=False)
+    assert exit_info.value.code == 0
+    assert "kamstrup-dk" in capsys.readouterr().out

@@ -955,6 +955,7 @@ async def test_pty_carries_frames_and_survives_unplugging(tmp_path: Path) -> Non
         os.close(fd)
         lost = await server.advance(10)
         assert lost[0].lost
+        await server.inject_garbage(data=b"into the void")  # nobody can receive it
         await server.advance(10)
         assert link.exists()
         fd = os.open(link, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
