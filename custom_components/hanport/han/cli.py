@@ -384,7 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     which = sim.add_argument_group("which meter")
     which.add_argument("--meter", metavar="KEY", help="a catalogue key (see --list-meters)")
-    which.add_argument("--vendor", help="aidon, kaifa, kamstrup, lg or p1 (default: aidon)")
+    which.add_argument(
+        "--vendor", help="aidon, kaifa, kamstrup, lg or p1 (nothing given: aidon-6515-no)"
+    )
     which.add_argument("--model", help="model or type number, e.g. 6525, MA304H3E, 6841121")
     which.add_argument("--country", type=country_code, metavar="CC", help="NO, SE, DK or AT")
     which.add_argument("--phases", type=int, choices=(1, 3), help="1 or 3")
