@@ -611,7 +611,7 @@ def test_disconnect_now_or_mid_frame() -> None:
     meter = SimulatedMeter("aidon-6534-no", start=WINTER, line=line)
     meter.disconnect(mid_frame=False)
     assert line.calls == [("hangup", b"")]
-    meter.disconnect()
+    meter.disconnect(mid_frame=True)
     frames = meter.advance(2.5)
     assert frames[0].corrupted
     assert Fault.DISCONNECT in frames[0].faults

@@ -677,7 +677,7 @@ class SimulatedMeter:
         self._silent_until = max(self._silent_until, self._t + round(seconds * 1000))
         self._event(Fault.SILENCE, f"{seconds:.1f} s", seconds)
 
-    def disconnect(self, *, mid_frame: bool = True) -> None:
+    def disconnect(self, *, mid_frame: bool = False) -> None:
         """Drop the TCP clients during the next frame (cut in two), or now if not ``mid_frame``."""
         self._event(Fault.DISCONNECT, "mid-frame" if mid_frame else "between frames")
         if mid_frame:
