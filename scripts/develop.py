@@ -63,6 +63,8 @@ http:
   server_port: {http_port}
 
 # The integrations the UI, the Energy dashboard and hanport need, listed explicitly.
+# usb: the serial-port picker and USB discovery of the setup flow.
+usb:
 frontend:
 api:
 config:
@@ -88,6 +90,7 @@ def log(message: str) -> None:
 
 
 CONFIGURED = (
+    "usb",
     "frontend",
     "api",
     "config",
@@ -352,6 +355,7 @@ class Api:
             self._token_from_code(result["result"])
         if not steps.get("core_config", True):
             self.call("POST", "/api/onboarding/core_config")
+            self._remove_onboarding_extras()
         if not steps.get("analytics", True):
             self.call("POST", "/api/onboarding/analytics")
         if not steps.get("integration", True):
@@ -360,6 +364,20 @@ class Api:
                 "/api/onboarding/integration",
                 {"client_id": self.client_id, "redirect_uri": self.client_id},
             )
+
+    def _remove_onboarding_extras(self) -> None:
+        """Drop the weather/radio/TTS/list entries onboarding adds (they need the internet).
+
+        Onboarding starts their flows in the background; give them a few seconds.
+        """
+        extras = {"google_translate", "met", "radio_browser", "shopping_list"}
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for entry in self.call("GET", "/api/config/config_entries/entry"):
+                if entry["domain"] in extras:
+                    log(f"removing the onboarding default {entry['domain']}")
+                    self.call("DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}")
+            time.sleep(1)
 
     def ensure_entry(self, sim_port: int) -> None:
         """Create the hanport entry through the config flow, as the UI does.
