@@ -7,18 +7,21 @@ the clock, then OBIS / value / scaler-unit triples, then the meter number.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 
 import pytest
 
 from custom_components.hanport.han import cosem
 from custom_components.hanport.han.dlms.axdr import Data, DateTimeField
 from custom_components.hanport.han.dlms.notification import Notification
+from custom_components.hanport.han.encode import Layout, encode_reading
 from custom_components.hanport.han.errors import FrameError, RejectReason
 from custom_components.hanport.han.layouts import decode_notification, obis_array
 from custom_components.hanport.han.layouts.obis_array import Collected, Kind
 from custom_components.hanport.han.options import DecodeOptions
 from custom_components.hanport.han.reading import Protocol, Reading
 from custom_components.hanport.han.scaling import Scheme
+from custom_components.hanport.han.stream import MeterStream
 
 OB = cosem.obis
 CEST = timezone(timedelta(hours=2))
@@ -280,3 +283,38 @@ def test_clock_item_that_is_not_a_clock_leaves_the_time_unset() -> None:
 def test_any_channel_is_decoded_through_the_slow_lookup() -> None:
     collected = obis_array.collect_structs([(OB(1, 7, 1, 7, 0), 42, (0, 27))])
     assert collected.values == {"active_power_import": 42.0}
+
+
+def test_six_character_meter_number_at_the_end_is_the_meter_id() -> None:
+    # a trailing 6-byte string has no value after it: it is the meter number, not a code
+    reading = decode(austrian_list(b"123456"))
+    assert reading.meter_id == "123456"
+    assert reading.values["active_power_import"] == 1850.0
+    # a code we know with nothing after it is still only a dangling code
+    body = (CLOCK, *triple(1, 7, 5, 0, 27), OB(1, 0, 2, 7, 0))
+    assert decode(body).meter_id is None
+
+
+def test_six_character_meter_number_round_trips_through_the_encoder() -> None:
+    values = {
+        "active_energy_import": 4567.89,
+        "active_energy_export": 0.123,
+        "active_power_import": 1850.0,
+        "active_power_export": 0.0,
+        **{f"voltage_l{p}": 230.1 for p in (1, 2, 3)},
+        **{f"current_l{p}": 4.12 for p in (1, 2, 3)},
+        "power_factor": 0.95,
+    }
+    sent = Reading(
+        protocol=Protocol.MBUS,
+        manufacturer="Kaifa",
+        meter_id="123456",
+        meter_type=None,
+        list_version=None,
+        meter_time=None,
+        values=MappingProxyType(values),
+    )
+    key = bytes(range(16))
+    wire = encode_reading(sent, Layout.OBIS_ARRAY_AT, key=key)
+    (got,) = MeterStream(DecodeOptions(key=key)).feed(wire)
+    assert (got.meter_id, got.manufacturer, dict(got.values)) == ("123456", "Kaifa", values)

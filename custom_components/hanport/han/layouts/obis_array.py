@@ -303,7 +303,9 @@ def collect_interleaved(items: tuple[Data, ...], start: int) -> Collected:
 
     Null-data where an OBIS code is expected is padding and skipped (Kamstrup
     1-phase lists keep their item count and fill absent pairs with ``00 00``).
-    Anything else that is not a 6-byte octet-string there goes to ``loose``.
+    Anything else that is not a 6-byte octet-string there goes to ``loose``, and
+    so does a 6-byte string that ends the list unless it is a code we know: with
+    no value after it, it is a trailing item (a 6-character meter number).
     """
     out = Collected()
     n = len(items)
@@ -313,7 +315,9 @@ def collect_interleaved(items: tuple[Data, ...], start: int) -> Collected:
         i += 1
         if type(code) is bytes and len(code) == 6:
             if i >= n:
-                break  # a code with no value: nothing to record
+                if lookup(code) is None:
+                    out.loose.append(code)
+                break
             value = items[i]
             i += 1
             su = scaler_unit(items[i]) if i < n else None
