@@ -60,7 +60,7 @@ SWEDISH = (
 
 def test_swedish_telegram() -> None:
     raw = telegram("ELL5\\253833635_A", *SWEDISH)
-    reading = decode(raw)
+    reading = decode(raw, "SE")
     assert reading.protocol is Protocol.P1
     assert reading.frame == raw
     assert reading.manufacturer == "ELL"  # unidentified maker: its FLAG ID
@@ -222,7 +222,7 @@ def test_ident_line(ident: str, maker: str | None, meter_type: str | None) -> No
 @pytest.mark.parametrize(
     ("country", "expected"),
     [
-        (None, datetime(2023, 3, 27, 6, 42, 30, tzinfo=UTC1)),
+        (None, datetime(2023, 3, 27, 6, 42, 30)),  # the market is unknown: naive
         ("SE", datetime(2023, 3, 27, 6, 42, 30, tzinfo=UTC1)),
         ("dk", datetime(2023, 3, 27, 6, 42, 30, tzinfo=UTC1)),
         ("FI", datetime(2023, 3, 27, 6, 42, 30)),  # no evidence: the wall clock, naive
@@ -356,3 +356,12 @@ def test_random_lines_never_raise_anything_but_p1_malformed(
 def test_obis_list_version_line() -> None:
     raw = telegram("ADN9 6534", "1-1:0.2.129(AIDON_H0001)", "1-0:1.7.0(0000.100*kW)")
     assert decode(raw).list_version == "AIDON_H0001"
+
+
+def test_finnish_meter_without_a_country_keeps_its_wall_clock() -> None:
+    """An Aidon in Finland (UTC+2, +3 in summer) is not read as UTC+1 when no country is set."""
+    raw = telegram("ADN9 6534", "0-0:1.0.0(240715134502S)", "1-0:1.7.0(0001.000*kW)")
+    reading = decode(raw)
+    assert reading.meter_time == datetime(2024, 7, 15, 13, 45, 2)
+    assert reading.meter_time_is_local
+    assert decode(raw, "FI").meter_time == reading.meter_time

@@ -17,14 +17,19 @@ of the binary Aidon lists. Nothing else is derived.
 
 **Meter time.** ``0-0:1.0.0(YYMMDDhhmmssX)`` is read as follows:
 
-* Sweden (and no country given: the field set implemented here is the Swedish
-  Energiföretagen one): the recommendation says meters stay on normal time,
+* Sweden: the Energiföretagen recommendation says meters stay on normal time,
   UTC+1, all year and X (W/S) may be ignored. A Swedish Kamstrup sends ``S`` in
   April and still means UTC+1. The time is returned **aware, UTC+1**, X ignored:
   a naive local time would be an hour wrong all summer.
 * Denmark: same (a Danish L&G E360 still sends ``W`` the day after DST began).
 * Any other country (FI, NO, ...): no evidence that the meter keeps normal time,
   so the time is returned **naive**, the meter's wall clock (see ``Reading``).
+* No country given: also **naive**. The offset is a property of the market, not
+  of the meter: the same idents (``/LGF5E360``, ``/KAM5``) are sent in Sweden,
+  Denmark and Finland, and a Finnish meter (UTC+2/+3) read as UTC+1 would be an
+  hour or two off with nothing downstream able to tell. A naive time is at worst
+  standard time all year, which consumers of naive times already allow for.
+  Set the country (SE, DK) to get the aware UTC+1 time.
 """
 
 from __future__ import annotations
@@ -69,11 +74,10 @@ _UNITS: Final[dict[str, tuple[Quantity, int]]] = {
 }
 
 NORMAL_TIME: Final[dict[str | None, timezone]] = {
-    None: timezone(timedelta(hours=1)),
     "SE": timezone(timedelta(hours=1)),
     "DK": timezone(timedelta(hours=1)),
 }
-"""Country -> the fixed offset its P1 meters keep all year (absent: naive wall clock)."""
+"""Country -> the fixed offset its P1 meters keep all year (absent or no country: naive)."""
 
 _PHASE_SIGNS: Final = tuple(
     (f"current_{p}", f"active_power_import_{p}", f"active_power_export_{p}") for p in r.PHASES
