@@ -46,7 +46,7 @@ STAMP = bytes(range(12))
     ],
 )
 def test_delimited(apdu: bytes) -> None:
-    for follower in (b"", b"\x0f", b"\x00\x00\x00"):
+    for follower in (b"", b"\x0f\x40\x00\x00", b"\x00\x00\x00", b"\xe6\xe7\x00\x0f"):
         parsed = parse_bare_apdu(b"\x55" + apdu + follower, 1)
         assert isinstance(parsed, Found)
         assert parsed.item == apdu
@@ -82,7 +82,34 @@ def test_not_an_apdu(data: bytes) -> None:
 def test_inside_of_a_frame_is_not_a_bare_apdu() -> None:
     assert parse_bare_apdu(NOTIFICATION + b"\x12\x34\x7e", 0) is NOT_A_FRAME  # FCS, flag
     assert parse_bare_apdu(NOTIFICATION + b"\x12\x16", 0) is NOT_A_FRAME  # M-Bus CS, stop
-    assert isinstance(parse_bare_apdu(NOTIFICATION + b"\x12\x34", 0), Found)
+    assert isinstance(parse_bare_apdu(NOTIFICATION + b"\x12\x34\x56", 0), Found)
+    # an FCS or CS that could start the next APDU: the byte after the frame end decides
+    for tail in (b"\x0f\x34\x7e\x7e", b"\xdb\x34\x7e\xa0", b"\xe6\x16\x68"):
+        assert parse_bare_apdu(NOTIFICATION + tail, 0) is NOT_A_FRAME, tail
+    for tail in (b"\x0f\x34\x7e\x00", b"\xdb\x16\x00"):
+        assert isinstance(parse_bare_apdu(NOTIFICATION + tail, 0), Found), tail
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        b"\x12\x34\x7e\x7e",
+        b"\x12\x16\x68",
+        b"\x12\x34\x56\x78",
+        b"\x0f\x34\x7e\x7e",
+        b"\x0f\x34\x7e\x41",
+        b"\x0f\x16\x68\x00",
+        b"\x0f\x16\x00\x00",
+        b"\xe6\xe7\x00\x0f",
+    ],
+)
+def test_frame_end_decision_does_not_depend_on_where_a_read_ends(after: bytes) -> None:
+    """Once a byte after the APDU is in, the answer waits for the bytes that decide it."""
+    final = parse_bare_apdu(NOTIFICATION + after, 0)
+    assert final is not None
+    for size in range(1, len(after)):
+        partial = parse_bare_apdu(NOTIFICATION + after[:size], 0)
+        assert partial is None or partial == final, size
 
 
 def test_reader_hunts_bare_apdus_only_with_a_check() -> None:

@@ -256,6 +256,49 @@ def test_frame_whose_header_was_missed_is_not_a_bare_apdu() -> None:
             assert MeterStream().feed(frame[start:]) == [], start
 
 
+def test_frame_with_a_damaged_header_is_not_a_bare_apdu_however_it_is_read() -> None:
+    """A frame whose HCS fails at the start of a stream: its APDU is not taken bare.
+
+    Its info field sits where the damaged header says, and FCS + flag follow it;
+    neither may depend on where a read happens to end (the CLI reads 4 KiB, a
+    serial port what has arrived).
+    """
+    frames = _aidon_frames()
+    for damaged in (7, 8, 6, 5):  # HCS low and high byte, control, an address byte
+        broken = bytearray(frames[0])
+        broken[damaged] ^= 0x80
+        data = b"\x01\x02\x03" + bytes(broken) + frames[1] + frames[2]
+        for size in (1, 2, 3, 5, 7, len(data)):
+            rejects: list[Rejected] = []
+            stream = MeterStream(on_reject=rejects.append)
+            readings = _feed(stream, data, list(range(size, len(data), size)))
+            assert [r.list_kind for r in readings] == [ListKind.STATUS, ListKind.ENERGY], size
+            assert rejects[0].reason is RejectReason.HDLC_HEADER_CHECKSUM
+
+
+def test_fcs_that_looks_like_an_apdu_start_does_not_hide_the_frame_end() -> None:
+    """A frame missing its opening flag whose FCS starts with 0F/DB/DC/E6 is not bare.
+
+    (Read in pieces, the bytes after the APDU are waited for; only a read that ends
+    exactly at the APDU's end, before anything after it, is decided at once.)
+    """
+    base = _info(_aidon_frames()[0])
+    assert base[-11] == 0x06  # the power value: double-long-unsigned, then its scaler-unit
+    found = 0
+    for value in range(1000, 5000):
+        info = base[:-10] + value.to_bytes(4, "big") + base[-6:]
+        frame = build_hdlc_frame(info)
+        if frame[-3] not in (0x0F, 0xDB, 0xDC, 0xE6):
+            continue
+        found += 1
+        data = b"\x01" + frame[1:] + _aidon_frames()[1]  # opening flag lost
+        apdu_end = len(frame) - 2  # the flag's byte is replaced, FCS and flag follow
+        for cuts in ([], [apdu_end + 1], [apdu_end + 2], [apdu_end + 3, apdu_end + 4]):
+            readings = _feed(MeterStream(), data, cuts)
+            assert [r.list_kind for r in readings] == [ListKind.STATUS], (value, cuts)
+    assert found > 5
+
+
 def test_bare_apdus_again_after_the_lock_window() -> None:
     frames = _aidon_frames()
     apdu = _info(frames[1])

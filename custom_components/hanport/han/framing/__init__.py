@@ -13,6 +13,9 @@ capped at 4 KiB).
 Bare APDUs carry no checksum. They are hunted only while no checksummed frame
 (or a header whose checksum held) has been seen in the last ``LOCK_WINDOW``
 bytes, so the inside of a corrupted HDLC frame is never taken for a bare APDU.
+Nor is the inside of a frame whose header failed its check: an APDU that starts
+where that header put the info field, or ends where it put the FCS, is skipped
+(with a frame end after it, ``parse_bare_apdu`` refuses it too).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from ..errors import Rejected
 from ..reading import Protocol
 from ._base import APDU_TAGS, LLC, NOT_A_FRAME, Bad, Found, Skip, StreamCounters
 from .apdu import MAX_APDU, parse_bare_apdu
-from .hdlc import HdlcFrame, HdlcReassembler, build_hdlc_frame, parse_hdlc
+from .hdlc import HdlcFrame, HdlcReassembler, build_hdlc_frame, claimed_info, parse_hdlc
 from .mbus import MbusFrame, MbusReassembler, build_mbus_frames, parse_mbus
 from .p1 import MAX_TELEGRAM, build_p1_telegram, parse_p1
 
@@ -128,6 +131,9 @@ class FrameReader:
         self._free_end = 0  # stream offset up to which bytes are a frame's trailer
         self._unlock_at = 0  # stream offset from which bare APDUs may be hunted
         self._refused_end = -1  # stream offset where the last refused bare APDU ended
+        # where the last rejected HDLC header said its info field starts and its FCS sits
+        self._damaged_info = -1
+        self._damaged_fcs = -1
         self._hdlc = HdlcReassembler()
         self._mbus = MbusReassembler()
 
@@ -238,6 +244,10 @@ class FrameReader:
             end = self._base + found.end
             if end == self._refused_end:
                 return False  # the tail of an APDU just refused (it without its LLC)
+            if self._base + start == self._damaged_info or end == self._damaged_fcs:
+                # exactly the info field of a frame whose header failed: not bare
+                self._refused_end = end
+                return False
             verdict = self._apdu_check(item)
             if verdict is None:
                 self._refused_end = end
@@ -253,6 +263,10 @@ class FrameReader:
 
     def _rejected(self, bad: Bad, lead: int, start: int) -> None:
         self._report(bad)
+        if lead == _HDLC_LEAD:
+            info, fcs = claimed_info(self._buf, start)
+            self._damaged_info = self._base + info if info >= 0 else -1
+            self._damaged_fcs = self._base + fcs if fcs >= 0 else -1
         if bad.evidence:
             self._lock(start)
             if lead == _HDLC_LEAD:

@@ -47,6 +47,8 @@ _STRINGS: Final = frozenset({0x09, 0x0A, 0x0C})  # octet-, visible-, utf8-string
 _BIT_STRING: Final = 0x04
 _NULL: Final = 0x00
 _HDLC_FLAG: Final = 0x7E
+_HDLC_FORMAT: Final = 0xA0
+_MBUS_START: Final = 0x68
 _MBUS_STOP: Final = 0x16
 _STARTS: Final = frozenset({LLC[0], _NOTIFICATION, *_CIPHERED})
 _TITLE_START: Final = re.compile(rb"(?:\x08[A-Z]{0,3})?")
@@ -142,12 +144,43 @@ def _block_transfer(cursor: _Cursor) -> None:
     cursor.skip(cursor.length())
 
 
+def _frame_end_follows(buf: bytes | bytearray, end: int) -> bool | None:
+    """Whether the bytes after an APDU are a frame's end; ``None`` = not all arrived yet.
+
+    HDLC ends with FCS (2) and the flag, M-Bus with CS and the stop byte. When the
+    byte after the APDU could start the next bare APDU, its own bytes may look like
+    that by chance, so the byte after the would-be end must also start a frame
+    (``7E``/``A?`` after a flag, ``68`` after a stop byte). The answer never
+    depends on how many of these bytes happen to be in ``buf`` yet.
+    """
+    size = len(buf)
+    if buf[end] not in _STARTS:
+        if end + 1 >= size:
+            return None
+        if buf[end + 1] == _MBUS_STOP:
+            return True
+        return None if end + 2 >= size else buf[end + 2] == _HDLC_FLAG
+    if end + 2 >= size:
+        return None
+    if buf[end + 1] == _MBUS_STOP and buf[end + 2] == _MBUS_START:
+        return True
+    if buf[end + 2] != _HDLC_FLAG:
+        return False
+    if end + 3 >= size:
+        return None
+    follower = buf[end + 3]
+    return follower == _HDLC_FLAG or follower & 0xF0 == _HDLC_FORMAT
+
+
 def parse_bare_apdu(buf: bytes | bytearray, start: int) -> Found[bytes] | Skip | None:
     """Delimit the APDU at ``buf[start]`` (``E6 E7 00`` or ``0F``); ``None`` = need more.
 
     An APDU directly followed by what looks like an HDLC frame's end (FCS, flag)
     or an M-Bus frame's end (CS, 16) is the inside of a frame whose header was
-    missed; it is not a bare APDU.
+    missed; it is not a bare APDU. Once a byte after the APDU has arrived, the
+    answer waits for the few that decide this (so it does not depend on where a
+    read happened to end); an APDU that ends exactly where the received bytes end
+    is taken at once (a lone capture, or the last push before a pause).
     """
     cursor = _Cursor(buf, start)
     try:
@@ -178,10 +211,10 @@ def parse_bare_apdu(buf: bytes | bytearray, start: int) -> Found[bytes] | Skip |
     except _InvalidError:
         return NOT_A_FRAME
     end = cursor.pos
-    size = len(buf)
-    if end < size and buf[end] not in _STARTS:
-        if end + 2 < size and buf[end + 2] == _HDLC_FLAG:
-            return NOT_A_FRAME
-        if end + 1 < size and buf[end + 1] == _MBUS_STOP:
+    if end < len(buf):
+        tail = _frame_end_follows(buf, end)
+        if tail is None:
+            return None
+        if tail:
             return NOT_A_FRAME
     return Found(bytes(buf[start:end]), end)

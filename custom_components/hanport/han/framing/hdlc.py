@@ -51,7 +51,7 @@ class HdlcFrame:
     repaired: bool = False
 
 
-def _address_end(frame: bytes, pos: int) -> int:
+def _address_end(frame: bytes | bytearray, pos: int) -> int:
     """Index after an HDLC address (bytes up to the one with LSB 1), -1 if none."""
     for index in range(pos, min(pos + MAX_ADDRESS, len(frame))):
         if frame[index] & 1:
@@ -157,6 +157,22 @@ def parse_hdlc(buf: bytes | bytearray, start: int) -> Found[HdlcFrame] | Bad | S
         if repaired is None or isinstance(repaired, Found):
             return repaired
     return checked
+
+
+def claimed_info(buf: bytes | bytearray, start: int) -> tuple[int, int]:
+    """Where the frame at ``buf[start]`` says its info field starts and its FCS sits.
+
+    Read from the format and address fields alone, whether or not they passed
+    their checks (``-1`` for what they cannot tell): the reader uses it to
+    recognise the APDU inside a frame whose header was damaged.
+    """
+    length = (buf[start + 1] << 8 | buf[start + 2]) & MAX_LENGTH
+    if length < MIN_LENGTH:
+        return -1, -1
+    fcs = start + 1 + length - 2
+    dest_end = _address_end(buf, start + 3)
+    src_end = _address_end(buf, dest_end) if dest_end > 0 else -1
+    return (src_end + 3 if src_end > 0 else -1), fcs
 
 
 def _repair(buf: bytes | bytearray, start: int) -> Found[HdlcFrame] | Skip | None:
