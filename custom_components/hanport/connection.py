@@ -13,11 +13,18 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING, Final, override
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from homeassistant.exceptions import HomeAssistantError
-from serialx import Parity, SerialException, StopBits, create_serial_connection
+from serialx import (
+    BaseSerialTransport,
+    Parity,
+    SerialException,
+    StopBits,
+    create_serial_connection,
+)
 
 from .const import (
     LOGGER,
@@ -152,7 +159,7 @@ class _LinkProtocol(asyncio.Protocol):
 
 async def _async_open(
     url: str, settings: SerialSettings, protocol: _LinkProtocol
-) -> asyncio.Transport:
+) -> BaseSerialTransport:
     """Open ``url`` with ``settings``; raises one of OPEN_ERRORS."""
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(OPEN_TIMEOUT):
@@ -168,18 +175,16 @@ async def _async_open(
     return transport
 
 
-async def _async_close(transport: asyncio.Transport | None) -> None:
+async def _async_close(transport: BaseSerialTransport | None) -> None:
     """Close and wait (bounded) until the port is released."""
     if transport is None:
         return
     transport.close()
-    wait_closed = getattr(transport, "wait_closed", None)
-    if wait_closed is not None:
-        try:
-            async with asyncio.timeout(CLOSE_TIMEOUT):
-                await wait_closed()
-        except TimeoutError:
-            transport.abort()
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await transport.wait_closed()
+    except TimeoutError:
+        transport.abort()
 
 
 @dataclass(slots=True)
@@ -237,8 +242,9 @@ class HanConnection:
         self.connected = False
         self._evidence = _Evidence()
         self._delay = RECONNECT_MIN
-        self._transport: asyncio.Transport | None = None
-        self._lost: asyncio.Future[None] | None = None
+        self._transport: BaseSerialTransport | None = None
+        # Replaced per link; created here only so it is never None (needs a running loop).
+        self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[None] | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._open_failures = 0
@@ -281,11 +287,11 @@ class HanConnection:
         return redact_url(self.url)
 
     async def _async_connect(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._lost = loop.create_future()
+        self._lost = lost = asyncio.get_running_loop().create_future()
         self._evidence = _Evidence()
         self.stream.reset()
-        protocol = _LinkProtocol(self._handle_data, self._handle_lost)
+        # The end of *this* link resolves *its* future, never a later link's.
+        protocol = _LinkProtocol(self._handle_data, partial(self._handle_lost, lost))
         self._transport = await _async_open(self.url, self.settings, protocol)
         self.connected = True
 
@@ -306,8 +312,7 @@ class HanConnection:
                 if self._open_failures:
                     LOGGER.info("Reopened %s", self._log_url)
                 self._open_failures = 0
-            if self._lost is not None:
-                await self._lost
+            await self._lost
             await _async_close(self._transport)
             self._transport = None
             self.connected = False
@@ -319,11 +324,11 @@ class HanConnection:
         self._delay = min(self._delay * 2, RECONNECT_MAX)
         await asyncio.sleep(delay)
 
-    def _handle_lost(self, exc: Exception | None) -> None:
+    def _handle_lost(self, lost: asyncio.Future[None], exc: Exception | None) -> None:
         if exc is not None and not self._stopping:
             LOGGER.debug("Link to %s lost: %s", self._log_url, exc)
-        if self._lost is not None and not self._lost.done():
-            self._lost.set_result(None)
+        if not lost.done():
+            lost.set_result(None)
 
     def _arm_watchdog(self) -> None:
         if self._watchdog is not None:
@@ -424,9 +429,12 @@ class ProbeResult:
 class _ProbeSession:
     """Listens on one open link and decides when to stop or switch settings."""
 
-    def __init__(self, options: DecodeOptions, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, options: DecodeOptions, loop: asyncio.AbstractEventLoop, *, can_switch: bool
+    ) -> None:
         self.stream = MeterStream(options, on_reject=self.on_reject)
         self.loop = loop
+        self.can_switch = can_switch
         self.done = asyncio.Event()
         self.switch = False
         self.lost = False
@@ -472,7 +480,7 @@ class _ProbeSession:
         """End a burst: if it was whole and nothing in it passed a checksum, switch."""
         self._burst_end = None
         start, self._burst_start = self._burst_start, None
-        if start is None or self._burst_ok or self.framing_ok:
+        if start is None or self._burst_ok or self.framing_ok or not self.can_switch:
             return
         if start - self.opened < BURST_GAP:
             return  # may have begun mid-frame
@@ -522,7 +530,7 @@ async def async_probe(
     index = 0
     while True:
         settings = candidates[index % len(candidates)]
-        session = _ProbeSession(options, loop)
+        session = _ProbeSession(options, loop, can_switch=len(candidates) > 1)
         stream = session.stream
         try:
             transport = await _async_open(
@@ -551,7 +559,7 @@ async def async_probe(
         if session.found is not None:
             found = session.found
             break
-        if not session.switch or len(candidates) == 1:
+        if not session.switch:
             break
         now = loop.time()
         if now >= hard_deadline:

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from time import monotonic
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -150,7 +151,7 @@ class _KeyWatch:
     """Consecutive decryption/authentication failures (the key repair)."""
 
     failures: int = 0
-    since: datetime | None = None
+    since: float | None = None  # monotonic seconds of the first failure in the streak
     raised: bool = False
 
 
@@ -282,10 +283,6 @@ class HanportCoordinator:
     def value(self, meter_id: str, key: str) -> Value | None:
         """Return the published value; None before one arrives or after the meter went silent."""
         return self._values.get(meter_id, {}).get(key)
-
-    def values(self, meter_id: str) -> Mapping[str, Value]:
-        """All published values of a meter (read-only view)."""
-        return MappingProxyType(self._values.get(meter_id, {}))
 
     def is_available(self, meter_id: str) -> bool:
         """Return True while this meter is the one on the port and the port is alive."""
@@ -490,14 +487,12 @@ class HanportCoordinator:
     def _key_failed(self) -> None:
         watch = self._key_watch
         watch.failures += 1
-        now = dt_util.utcnow()
+        now = monotonic()
         if watch.since is None:
             watch.since = now
         if watch.raised:
             return
-        if watch.failures > KEY_ISSUE_FRAMES or (now - watch.since).total_seconds() > (
-            KEY_ISSUE_SECONDS
-        ):
+        if watch.failures > KEY_ISSUE_FRAMES or now - watch.since > KEY_ISSUE_SECONDS:
             watch.raised = True
             LOGGER.warning("The meter's frames keep failing decryption; check the key")
             async_create_key_issue(self.hass, self.entry)

@@ -48,7 +48,7 @@ from custom_components.hanport.han.encode import (
     encode_reading,
     expected_reading,
 )
-from custom_components.hanport.han.reading import ListKind, Protocol, Reading
+from custom_components.hanport.han.reading import PHASES, ListKind, Protocol, Reading
 
 METER_ID = "7359992890941742"
 OTHER_METER_ID = "7359992890941759"
@@ -71,6 +71,13 @@ BASE_VALUES: Mapping[str, float] = MappingProxyType(
         "reactive_energy_import": 2345.6,
         "reactive_energy_export": 345.67,
         "power_factor": 0.95,
+        **{f"active_power_import_{p}": 400.0 + n for n, p in enumerate(PHASES)},
+        **{f"active_power_export_{p}": 0.0 for p in PHASES},
+        **{f"reactive_power_import_{p}": 40.0 + n for n, p in enumerate(PHASES)},
+        **{f"reactive_power_export_{p}": 15.0 for p in PHASES},
+        **{f"power_factor_{p}": 0.9 for p in PHASES},
+        **{f"active_energy_import_{p}": 4115.22 + n for n, p in enumerate(PHASES)},
+        **{f"active_energy_export_{p}": 4.11 for p in PHASES},
     }
 )
 
@@ -241,12 +248,16 @@ def pty_meter() -> Generator[PtyMeter]:
 
 
 def make_entry(
-    url: str, *, options: dict[str, Any] | None = None, data: dict[str, Any] | None = None
+    url: str,
+    *,
+    options: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    title: str = "Aidon 6534",
 ) -> MockConfigEntry:
     """A config entry as the flow creates it for METER_ID on ``url``."""
     return MockConfigEntry(
         domain=DOMAIN,
-        title="Aidon 6534",
+        title=title,
         unique_id=METER_ID,
         data={
             CONF_URL: url,

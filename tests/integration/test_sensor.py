@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 import pytest
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
@@ -19,6 +22,7 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
 )
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.hanport import async_remove_config_entry_device
 from custom_components.hanport.const import (
     CONF_AVERAGE,
     CONF_CT_MULTIPLIER,
@@ -26,7 +30,7 @@ from custom_components.hanport.const import (
     CONF_UPDATE_INTERVAL,
     DOMAIN,
 )
-from custom_components.hanport.han.reading import ListKind
+from custom_components.hanport.han.reading import ListKind, Reading
 
 from .conftest import (
     METER_ID,
@@ -36,6 +40,7 @@ from .conftest import (
     TcpMeterServer,
     entity_id,
     make_entry,
+    maybe_state,
     registry_entry,
     setup_entry,
     state_of,
@@ -440,8 +445,6 @@ async def test_new_meter_is_a_new_device(
     assert old is not None
     assert new.name == "Aidon 6525"
     entry = hass.config_entries.async_entries(DOMAIN)[0]
-    from custom_components.hanport import async_remove_config_entry_device
-
     assert await async_remove_config_entry_device(hass, entry, old)
     assert not await async_remove_config_entry_device(hass, entry, new)
 
@@ -505,7 +508,112 @@ async def test_meter_time_with_offset_kept(
     when = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
     entry = hass.config_entries.async_entries(DOMAIN)[0]
     reading = meter.frame(ListKind.ENERGY, CLOCK)[1]
-    from dataclasses import replace
-
     entry.runtime_data.coordinator.handle_reading(replace(reading, meter_time=when))
     await wait_state(hass, "meter_time", when.isoformat())
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_reading_listener_for_accounting(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter
+) -> None:
+    """Every valid reading reaches subscribers CT-scaled, with the meter ID filled in."""
+    await _started(hass, tcp_meter, **{CONF_CT_MULTIPLIER: 10, CONF_UPDATE_INTERVAL: 60})
+    coordinator = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.coordinator
+    readings: list[Reading] = []
+    unsub = coordinator.async_add_reading_listener(readings.append)
+    tcp_meter.send(meter.frame(ListKind.POWER, active_power_import=100.0)[0])
+    await wait_state(hass, "active_power_import", "1000.0")
+    unsub()
+    tcp_meter.send(meter.frame(ListKind.POWER, active_power_import=200.0)[0])
+    await wait_state(hass, "active_power_import", "2000.0")
+    assert len(readings) == 1
+    assert readings[0].meter_id == METER_ID
+    assert readings[0].values["active_power_import"] == 1000.0
+    assert readings[0].values["net_power"] == 1000.0
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_odd_readings(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter
+) -> None:
+    """Odd but possible input: NaN dropped, export-only net power, unknown names.
+
+    Also the coordinator's small accessors and no-op calls.
+    """
+    await _started(hass, tcp_meter)
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    coordinator = entry.runtime_data.coordinator
+    base = meter.frame(ListKind.POWER)[1]
+    coordinator.handle_reading(
+        replace(
+            base,
+            values=MappingProxyType(
+                {"active_power_import": math.nan, "active_power_export": 500.0, "vendor_x": 1.0}
+            ),
+        )
+    )
+    await wait_state(hass, "net_power", "-500.0")
+    assert state_of(hass, "active_power_export").state == "500.0"
+    assert maybe_state(hass, "active_power_import") is None
+    assert entity_id(hass, "vendor_x") is None
+    assert coordinator.counter("bogus") is None
+    coordinator.handle_available(True)  # no change: nothing happens
+    coordinator.handle_detected("2400_8E1")
+    coordinator.handle_detected("2400_8E1")
+    assert entry.data["serial_detected"] == "2400_8E1"
+    connection, coordinator.connection = coordinator.connection, None
+    assert coordinator.counter("frames_received") is None
+    coordinator.connection = connection
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_meter_comes_back(
+    hass: HomeAssistant,
+    tcp_meter: TcpMeterServer,
+    meter: FakeMeter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A → B → A: the first meter's entities come back; no third device."""
+    caplog.set_level(logging.INFO)
+    await _started(hass, tcp_meter)
+    other = FakeMeter(meter_id=OTHER_METER_ID)
+    tcp_meter.send(meter.frame(ListKind.STATUS, active_power_import=1.0)[0])
+    await wait_state(hass, "active_power_import", "1.0")
+    tcp_meter.send(other.frame(ListKind.STATUS, active_power_import=2.0)[0])
+    await wait_state(hass, "active_power_import", "2.0", OTHER_METER_ID)
+    tcp_meter.send(meter.frame(ListKind.STATUS, active_power_import=3.0)[0])
+    await wait_state(hass, "active_power_import", "3.0")
+    assert state_of(hass, "active_power_import", OTHER_METER_ID).state == STATE_UNAVAILABLE
+    assert caplog.text.count("A new meter is sending") == 1
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_window_keeps_latest_register_and_clock(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter
+) -> None:
+    """Averaging never averages registers or the clock: they publish their latest value."""
+    await _started(hass, tcp_meter, **{CONF_UPDATE_INTERVAL: 10, CONF_AVERAGE: True})
+    tcp_meter.send(meter.frame(ListKind.ENERGY, CLOCK, active_energy_import=100.0)[0])
+    later = CLOCK + timedelta(hours=1)
+    tcp_meter.send(meter.frame(ListKind.ENERGY, later, active_energy_import=102.0)[0])
+    await wait_for(hass, lambda: _frames_ok(hass) == 2)
+    _fire(hass, timedelta(seconds=11))
+    await wait_state(hass, "active_energy_import", "102.0")
+    expected = later.replace(tzinfo=dt_util.get_default_time_zone())
+    assert dt_util.parse_datetime(state_of(hass, "meter_time").state) == expected
+
+
+async def test_unreadable_restore_data(hass: HomeAssistant, tcp_meter: TcpMeterServer) -> None:
+    """Restore data that is not ours (or broken) is ignored."""
+    entry = make_entry(tcp_meter.url)
+    entry.add_to_hass(hass)
+    registry = er.async_get(hass)
+    imp = registry.async_get_or_create(
+        "sensor", DOMAIN, f"{METER_ID}_active_energy_import", config_entry=entry
+    )
+    mock_restore_cache_with_extra_data(
+        hass, [(State(imp.entity_id, "1.0"), {"value": "x", "unit": "kWh", "ct_multiplier": 1})]
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert state_of(hass, "active_energy_import").state == STATE_UNKNOWN
