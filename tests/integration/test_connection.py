@@ -6,13 +6,14 @@ import asyncio
 import termios
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from unittest.mock import patch
 
 import pytest
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
+from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
@@ -20,6 +21,7 @@ from custom_components.hanport.connection import (
     AUTO_ORDER,
     HanConnection,
     ProbeError,
+    ProbeResult,
     SerialSettings,
     async_probe,
     redact_url,
@@ -126,7 +128,7 @@ def test_serial_settings_apply() -> None:
 
 async def _probe_with(
     server: TcpMeterServer, frames: list[bytes], *, options: DecodeOptions = PLAIN, limit: float = 5
-) -> object:
+) -> ProbeResult:
     task = asyncio.create_task(async_probe(server.url, serial=None, options=options, timeout=limit))
     await server.wait_clients()
     for frame in frames:
@@ -296,7 +298,7 @@ async def test_backoff_doubles_to_a_minute_and_resets(
     delays = [connection._delay]
     for failures in range(1, 7):
         _fire(hass, 61)  # past any pending backoff sleep
-        await wait_for(hass, lambda n=failures: connection._open_failures == n)
+        await wait_for(hass, partial(lambda n: connection._open_failures == n, failures))
         delays.append(connection._delay)
     assert delays == [2, 4, 8, 16, 32, 60, 60]
     await tcp_meter.start(port)
@@ -324,7 +326,7 @@ async def test_runtime_detects_and_stores_serial_settings(
     pty_meter.send(meter.frame(ListKind.STATUS, active_power_import=4321.0)[0])
     await wait_state(hass, "active_power_import", "4321.0")
     assert entry.data[CONF_SERIAL_DETECTED] == "2400_8N1"
-    assert entry.state.recoverable  # still loaded; storing data did not reload it
+    assert entry.runtime_data.connection is connection  # storing data did not reload
 
 
 async def test_runtime_starts_with_detected_settings(

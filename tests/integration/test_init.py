@@ -45,8 +45,14 @@ def _dk_meter() -> FakeMeter:
 
 
 def _dk_frame(meter: FakeMeter, key: bytes, counter: int, **changes: float) -> bytes:
-    reading = meter.reading(ListKind.ENERGY, **changes)
+    reading = meter.reading(ListKind.ENERGY, None, **changes)
     return encode_reading(reading, meter.layout, key=key, auth_key=AUTH, frame_counter=counter)
+
+
+def _state(hass: HomeAssistant, entry_id: str) -> ConfigEntryState:
+    entry = hass.config_entries.async_get_entry(entry_id)
+    assert entry is not None
+    return entry.state
 
 
 async def test_setup_and_unload(
@@ -61,7 +67,7 @@ async def test_setup_and_unload(
     connection = entry.runtime_data.connection
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert _state(hass, entry.entry_id) is ConfigEntryState.NOT_LOADED
     assert not connection.connected
     assert connection._task is None
 

@@ -15,7 +15,7 @@ from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
+from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
     async_mock_restore_state_shutdown_restart,
     mock_restore_cache_with_extra_data,
