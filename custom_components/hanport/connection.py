@@ -263,7 +263,11 @@ class HanConnection:
         self._task = loop.create_task(self._async_run(), name=f"hanport link {self._log_url}")
 
     async def async_stop(self) -> None:
-        """Stop reconnecting and release the port (unload, Home Assistant stop)."""
+        """Stop reconnecting and release the port (unload, Home Assistant stop).
+
+        From here on, bytes still in flight are ignored: they must neither reach the
+        coordinator of an unloading entry nor re-arm the watchdog of a stopped link.
+        """
         self._stopping = True
         if self._watchdog is not None:
             self._watchdog.cancel()
@@ -333,6 +337,9 @@ class HanConnection:
     def _arm_watchdog(self) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
+            self._watchdog = None
+        if self._stopping:
+            return
         self._watchdog = asyncio.get_running_loop().call_later(
             self.silence_timeout, self._watchdog_fired
         )
@@ -353,6 +360,8 @@ class HanConnection:
     # --- data -------------------------------------------------------------------------
 
     def _handle_data(self, data: bytes) -> None:
+        if self._stopping:
+            return
         self.bytes_received += len(data)
         self._evidence.bytes += len(data)
         before = self.stream.counters.frames_ok

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from unittest.mock import patch
@@ -169,3 +170,22 @@ async def test_key_repair_after_five_minutes(
         await wait_for(
             hass, lambda: issues.async_get_issue(DOMAIN, key_issue_id(entry)) is not None
         )
+
+
+async def test_bytes_during_stop_are_ignored(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter
+) -> None:
+    """A frame delivered while the link stops neither reaches the entry nor re-arms a timer."""
+    entry = await setup_entry(hass, make_entry(tcp_meter.url))
+    await tcp_meter.wait_clients()
+    connection = entry.runtime_data.connection
+    protocol = connection._transport.get_protocol()
+    readings: list[object] = []
+    entry.runtime_data.coordinator.async_add_reading_listener(readings.append)
+    stop = asyncio.ensure_future(connection.async_stop())
+    await asyncio.sleep(0)  # the stop now waits for the link task to end
+    protocol.data_received(meter.frame(ListKind.POWER)[0])  # as the transport would
+    await stop
+    assert readings == []
+    assert connection._watchdog is None
+    assert await hass.config_entries.async_unload(entry.entry_id)
