@@ -379,37 +379,46 @@ class Api:
                     self.call("DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}")
             time.sleep(1)
 
-    def ensure_entry(self, sim_port: int) -> None:
+    def ensure_entry(self, sim_port: int, sim: str, keys: dict[str, str]) -> None:
         """Create the hanport entry through the config flow, as the UI does.
 
-        The REST API does not show entry data, so the URL the entry was made for is kept
-        in .develop/entry_url; an entry made for another simulator port is replaced.
+        The REST API does not show entry data, so what the entry was made for (port and
+        simulated meter) is kept in .develop/entry_for; an entry made for another
+        simulator setup is replaced.
         """
         url = f"socket://127.0.0.1:{sim_port}"
-        made_for = DEV / "entry_url"
+        made_for = DEV / "entry_for"
+        wanted = f"{url} {sim}".strip()
         for entry in self.call("GET", "/api/config/config_entries/entry?domain=hanport"):
             if entry.get("source") == "ignore":
                 continue
-            if made_for.exists() and made_for.read_text() == url:
+            if made_for.exists() and made_for.read_text() == wanted:
                 log(f"hanport entry exists: {entry['title']}")
                 return
-            log(f"removing {entry['title']}: it was made for another port")
+            log(f"removing {entry['title']}: it was made for another simulator setup")
             self.call("DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}")
         log(f"config flow: menu -> network -> 127.0.0.1:{sim_port}")
         result = self.call("POST", "/api/config/config_entries/flow", {"handler": "hanport"})
         flow = f"/api/config/config_entries/flow/{result['flow_id']}"
         result = self.call("POST", flow, {"next_step_id": "network"})
         result = self.call("POST", flow, {"host": "127.0.0.1", "port": sim_port})
-        deadline = time.monotonic() + 90
-        while result["type"] in ("progress", "progress_done"):
+        deadline = time.monotonic() + 150
+        while result["type"] in ("progress", "progress_done") or (
+            result.get("step_id") == "keys" and keys
+        ):
             if time.monotonic() > deadline:
-                sys.exit("develop: the config flow kept listening for 90 s")
+                sys.exit("develop: the config flow kept listening for 150 s")
+            if result["type"] == "form":  # an encrypted meter: the simulator's keys
+                log("config flow: the meter encrypts; entering the simulator's keys")
+                result = self.call("POST", flow, keys)
+                keys = {}
+                continue
             log("config flow: listening to the meter ...")
             time.sleep(2)
             result = self.call("GET", flow)
         if result["type"] != "create_entry":
             sys.exit(f"develop: the config flow ended with {json.dumps(result)}")
-        made_for.write_text(url)
+        made_for.write_text(wanted)
         log(f"config flow: created {result['title']!r}")
 
     def hanport_states(self) -> list[dict[str, Any]]:
@@ -420,7 +429,7 @@ class Api:
 
 
 def check(api: Api, timeout: float) -> bool:
-    """Wait until import power and the clock-driven counters show live values."""
+    """Wait until a power sensor has shown three different live values."""
     deadline = time.monotonic() + timeout
     seen: dict[str, list[str]] = {}
     while time.monotonic() < deadline:
@@ -445,6 +454,15 @@ def check(api: Api, timeout: float) -> bool:
         time.sleep(2)
     log("no live hanport values in time; states seen: " + json.dumps(seen))
     return False
+
+
+def sim_keys(sim_args: list[str]) -> dict[str, str]:
+    """The keys an encrypted simulated meter was given (--key/--auth-key), for the flow."""
+    keys = {}
+    for flag, field in (("--key", "key"), ("--auth-key", "auth_key")):
+        if flag in sim_args[:-1]:
+            keys[field] = sim_args[sim_args.index(flag) + 1]
+    return keys
 
 
 def main() -> int:
@@ -484,7 +502,7 @@ def main() -> int:
         api = Api(args.http_port)
         api.wait_ready()
         api.sign_in()
-        api.ensure_entry(args.sim_port)
+        api.ensure_entry(args.sim_port, args.sim, sim_keys(shlex.split(args.sim)))
         if args.check:
             return 0 if check(api, args.timeout) else 1
         log(f"ready: http://localhost:{args.http_port}  (user {USER!r}, password {PASSWORD!r})")
