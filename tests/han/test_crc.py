@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -60,3 +62,23 @@ def test_x25_residue_over_frame_with_fcs() -> None:
     data = b"\xa0\x07\x41\x21\x13"
     fcs = crc16_x25(data).to_bytes(2, "little")
     assert crc16_x25(data + fcs) == 0x0F47
+
+
+def test_arc_at_every_fold_boundary() -> None:
+    """crc16_arc folds the message as one integer 15m bits at a time (m = 2048 ... 1)."""
+    rng = random.Random(7)
+    widths = [15 * m // 8 for m in (2048, 512, 128, 32, 8, 2, 1)]  # in bytes
+    sizes = {*range(70), *(w + d for w in widths for d in (-1, 0, 1, 2)), 708, 4096, 20000}
+    for size in sorted(size for size in sizes if size >= 0):
+        for data in (rng.randbytes(size), b"\xff" * size, bytes(size)):
+            assert crc16_arc(data) == _arc_bitwise(data), size
+
+
+def test_arc_single_bits_everywhere() -> None:
+    # the CRC is linear: every bit of every position must flip it by its own pattern
+    size = 4096
+    for position in (0, 1, 7, 480, 481, size // 2, size - 2, size - 1):
+        for bit in range(8):
+            data = bytearray(size)
+            data[position] = 1 << bit
+            assert crc16_arc(data) == _arc_bitwise(bytes(data)), (position, bit)

@@ -365,3 +365,53 @@ def test_finnish_meter_without_a_country_keeps_its_wall_clock() -> None:
     assert reading.meter_time == datetime(2024, 7, 15, 13, 45, 2)
     assert reading.meter_time_is_local
     assert decode(raw, "FI").meter_time == reading.meter_time
+
+
+def test_line_memos_stay_bounded_and_exact() -> None:
+    """Codes, units and idents are memoised; the memos are capped and never change a result."""
+    p1._LINES.clear()
+    first = decode(telegram("KAM5", "1-0:1.7.0(0001.000*kW)", "1-0:1.8.0(1.5*Wh)"))
+    # many distinct OBIS texts, units and idents (each telegram names its own)
+    for index in range(p1._CACHE_SIZE + 50):
+        raw = telegram(
+            f"KAM5 {index}",
+            f"1-0:{index % 256}.{index // 256}.0(1)",
+            f"1-0:1.7.0(1.0*x{index})",
+            "1-0:1.7.0(0001.000*kW)",
+        )
+        assert decode(raw).values["active_power_import"] == 1000.0
+        assert len(p1._LINES) <= p1._CACHE_SIZE
+        assert len(p1._IDENTS) <= p1._CACHE_SIZE
+        assert all(len(entry[2]) <= p1._CACHE_SIZE for entry in p1._LINES.values() if entry)
+    for index in range(p1._CACHE_SIZE + 50):  # one code, many units
+        raw = telegram("KAM5", f"1-0:1.7.0(1.0*x{index})", "1-0:1.7.0(0001.000*kW)")
+        assert decode(raw).values["active_power_import"] == 1000.0
+        assert all(len(entry[2]) <= p1._CACHE_SIZE for entry in p1._LINES.values() if entry)
+    again = decode(telegram("KAM5", "1-0:1.7.0(0001.000*kW)", "1-0:1.8.0(1.5*Wh)"))
+    assert again == first
+    assert dict(again.values) == {"active_power_import": 1000.0, "active_energy_import": 0.0015}
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("0001.727*kW", 1727.0),
+        ("-0001.727*kW", -1727.0),  # signed: the general parser
+        ("+2*W", 2.0),
+        ("1.*kW", None),
+        ("1e3*kW", None),
+        ("9" * 18 + "*W", 999999999999999999.0),
+        ("9" * 19 + "*W", None),
+        (" 0.5 *kW", 500.0),
+        ("1.5*kWh", None),  # an energy unit on a power
+    ],
+)
+def test_value_fast_path_matches_the_decimal_parser(content: str, expected: float | None) -> None:
+    values = decode(telegram("KAM5", f"1-0:1.7.0({content})", "1-0:2.7.0(1*W)")).values
+    assert values.get("active_power_import") == expected
+
+
+def test_power_factor_is_its_magnitude_and_at_most_one() -> None:
+    lines = ("1-0:13.7.0(-0.950)", "1-0:33.7.0(1.001)", "1-0:53.7.0(1.000)", "1-0:73.7.0(0.5*kW)")
+    values = decode(telegram("KAM5", *lines)).values
+    assert dict(values) == {"power_factor": 0.95, "power_factor_l2": 1.0}

@@ -3,13 +3,13 @@
 X.25 is the reflected form of CRC-CCITT. ``binascii.crc_hqx`` computes the
 non-reflected CCITT CRC in C, so reflecting each input byte (a ``translate``,
 also in C) and the 16-bit result gives X.25 without a Python-level loop.
+The standard library has no CRC with ARC's polynomial; ``crc16_arc`` treats the
+whole message as one big integer instead (polynomial folding, see below).
 """
 
 from __future__ import annotations
 
 import binascii
-import sys
-from array import array
 from typing import Final
 
 
@@ -29,39 +29,47 @@ def crc16_x25(data: bytes | bytearray | memoryview) -> int:
     return reflected ^ 0xFFFF
 
 
-def _arc_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table.append(crc)
-    return tuple(table)
+# CRC-16/ARC without a Python loop over the data. ARC is the reflected CRC with
+# P = x^16 + x^15 + x^2 + 1 = (x + 1)(x^15 + x + 1), init 0, no xorout: with X the
+# message as one polynomial (coefficient of x^d = the bit processed d bits before
+# the end: each byte bit-reversed, read big-endian), the result is
+# reflect16(X * x^16 mod P). X mod (x + 1) is the parity of X. X mod T, T = x^15 + x + 1,
+# comes from big-integer shifts and xors: T^m = x^15m + x^m + 1 for m a power of
+# two (squaring is linear over GF(2)), so x^15m = x^m + 1 (mod T) and each fold
+# X = H x^15m + L -> L + H x^m + H removes 14m bits, with m shrinking to 1. The
+# two remainders give X mod P (Chinese remainder: T(1) = 1), and two 256-entry
+# tables multiply by x^16 and reflect.
+_T: Final = 0x8003
+_FOLDS: Final = tuple((15 * m, m, (1 << 15 * m) - 1) for m in (2048, 512, 128, 32, 8, 2, 1))
 
 
-_ARC_TABLE: Final = _arc_table()
-# Slicing-by-2: the CRC after two more bytes, indexed by the low byte of crc ^ word.
-_ARC_TABLE_2: Final = tuple(
-    (_ARC_TABLE[i] >> 8) ^ _ARC_TABLE[_ARC_TABLE[i] & 0xFF] for i in range(256)
-)
-_BIG_ENDIAN: Final = sys.byteorder == "big"
+def _times_x16_reflected(byte: int, shift: int) -> int:
+    """reflect16((byte * x^shift) * x^16 mod P), the byte given as 8 coefficients."""
+    value = byte << shift
+    for _ in range(16):
+        value <<= 1
+        if value & 0x10000:
+            value ^= 0x18005
+    return int(f"{value:016b}"[::-1], 2)
+
+
+_ARC_LOW: Final = tuple(_times_x16_reflected(byte, 0) for byte in range(256))
+_ARC_HIGH: Final = tuple(_times_x16_reflected(byte, 8) for byte in range(256))
 
 
 def crc16_arc(data: bytes | bytearray | memoryview) -> int:
     """CRC-16/ARC (P1 telegrams): poly 0x8005 reflected, init 0, no xorout.
 
-    Two bytes per step (slicing-by-2) halves the Python-level loop.
+    Computed by folding the whole message as one integer (see above): a few dozen
+    big-integer operations in C instead of a table step per byte.
     """
-    raw = bytes(data)
-    even = len(raw) & ~1
-    words = array("H", raw[:even])
-    if _BIG_ENDIAN:  # pragma: no cover - the words are little-endian pairs
-        words.byteswap()
-    crc = 0
-    low, high = _ARC_TABLE_2, _ARC_TABLE
-    for word in words:
-        mixed = crc ^ word
-        crc = low[mixed & 0xFF] ^ high[mixed >> 8]
-    if even != len(raw):
-        crc = (crc >> 8) ^ high[(crc ^ raw[-1]) & 0xFF]
-    return crc
+    x = int.from_bytes(bytes(data).translate(_REFLECT_BYTES), "big")
+    parity = x.bit_count() & 1
+    for width, m, low in _FOLDS:
+        while x.bit_length() > width:
+            high = x >> width
+            x = (x & low) ^ high ^ (high << m)
+    # x = X mod T (below x^15); add T once when needed to get X's parity back.
+    if parity != x.bit_count() & 1:
+        x ^= _T
+    return _ARC_HIGH[x >> 8] ^ _ARC_LOW[x & 0xFF]

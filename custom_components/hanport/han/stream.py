@@ -186,6 +186,8 @@ class MeterStream:
             _LOGGER.debug("P1 layout raised", exc_info=True)
             self._reject(RejectReason.P1_MALFORMED, _describe(err), frame)
             return None
+        if reading.protocol is protocol and reading.frame is frame:
+            return reading  # a plain P1 frame: nothing to change (replace() is slow)
         return replace(reading, protocol=protocol, frame=frame)
 
     def _drop_blocks(self) -> None:

@@ -43,7 +43,7 @@ from ..errors import FrameError, RejectReason
 from ..options import DecodeOptions
 from ..reading import Protocol, Reading
 from ..scaling import Quantity, quantity_of, scale
-from .obis_array import Kind, finish, lookup
+from .obis_array import Kind, lookup
 
 MAKERS: Final[dict[str, str]] = {
     "LGF": "Landis+Gyr",
@@ -140,9 +140,16 @@ def parse_timestamp(text: str, country: str | None) -> datetime | None:
     digits = text[:12]
     if len(digits) != 12 or not digits.isascii() or not digits.isdigit():
         return None
-    yy, mo, dd, hh, mi, ss = (int(digits[i : i + 2]) for i in range(0, 12, 2))
     try:
-        return datetime(2000 + yy, mo, dd, hh, mi, ss, tzinfo=NORMAL_TIME.get(country))
+        return datetime(
+            2000 + int(digits[0:2]),
+            int(digits[2:4]),
+            int(digits[4:6]),
+            int(digits[6:8]),
+            int(digits[8:10]),
+            int(digits[10:12]),
+            tzinfo=NORMAL_TIME.get(country),
+        )
     except ValueError:
         return None
 
@@ -181,16 +188,56 @@ def _ident(line: str) -> tuple[str | None, str | None]:
     return maker, rest or None
 
 
-def _value(name: str, text: str) -> float | None:
-    number, star, unit = text.partition("*")
-    units = _UNITS.get(unit.strip().lower() if star else "")
-    if units is None or units[0] is not quantity_of(name):
-        return None
-    parsed = parse_decimal(number.strip())
-    if parsed is None:
-        return None
-    digits, decimals = parsed
-    return finish(name, scale(digits, units[1] - decimals))
+type _Line = tuple[Kind, str, dict[str, int | None], bool] | None
+"""What a line with a given OBIS text carries: (kind, name, unit text -> exponent,
+is a power factor), or ``None`` when the line is skipped."""
+
+_CACHE_SIZE: Final = 512
+"""Bound on each memo below (a meter sends a few dozen distinct codes and units)."""
+_LINES: Final[dict[str, _Line]] = {}
+_UNSEEN: Final[_Line] = (Kind.VALUE, "", {}, False)
+"""Marks a memo miss (compared by identity)."""
+_UNSEEN_UNIT: Final = -1000
+_POW10: Final = tuple(10**i for i in range(40))
+"""The powers ``scaling.scale`` divides by: at most 18 digits and exponent -21..3 here,
+so every value is finite and only a power factor needs a range check (``finish``)."""
+_IDENTS: Final[dict[str, tuple[str | None, str | None]]] = {}
+
+
+def _line_kind(obis_text: str) -> _Line:
+    """Tell what a line whose OBIS part is ``obis_text`` carries; memoise it (it is pure)."""
+    entry: _Line = None
+    code = parse_obis(obis_text)
+    if code is not None and code[5] == 255:
+        target = lookup(code)
+        if target is not None:
+            entry = (target[0], target[1], {}, target[3])
+        elif (code[0], code[2], code[3], code[4]) == _DSMR_VERSION:
+            entry = (Kind.LIST_VERSION, "", {}, False)
+    if len(_LINES) >= _CACHE_SIZE:
+        _LINES.clear()
+    _LINES[obis_text] = entry
+    return entry
+
+
+def _exponent(name: str, unit: str, units: dict[str, int | None]) -> int | None:
+    """Return the exponent to the canonical unit of ``name`` sent in ``unit`` (None: no fit)."""
+    found = _UNITS.get(unit.strip().lower())
+    exponent = found[1] if found is not None and found[0] is quantity_of(name) else None
+    if len(units) >= _CACHE_SIZE:
+        units.clear()
+    units[unit] = exponent
+    return exponent
+
+
+def _ident_of(line: str) -> tuple[str | None, str | None]:
+    known = _IDENTS.get(line)
+    if known is None:
+        known = _ident(line)
+        if len(_IDENTS) >= _CACHE_SIZE:
+            _IDENTS.clear()
+        _IDENTS[line] = known
+    return known
 
 
 def decode_telegram(telegram: bytes, *, options: DecodeOptions) -> Reading:
@@ -203,32 +250,54 @@ def decode_telegram(telegram: bytes, *, options: DecodeOptions) -> Reading:
     lines = text.splitlines()
     if not lines or not lines[0].startswith("/"):
         raise _malformed("telegram does not start with an ident line")
-    manufacturer, meter_type = _ident(lines[0])
+    manufacturer, meter_type = _ident_of(lines[0])
     country = options.country.upper() if options.country is not None else None
     values: dict[str, float] = {}
     meter_id: str | None = None
     list_version: str | None = None
     meter_time: datetime | None = None
-    for line in lines[1:]:
+    value_kind = Kind.VALUE
+    lines_seen = _LINES
+    for index in range(1, len(lines)):
+        line = lines[index]
         if line.startswith("!"):
             break
         open_at = line.find("(")
         if open_at <= 0 or not line.endswith(")"):
             continue
-        code = parse_obis(line[:open_at])
-        if code is None or code[5] != 255:
+        obis_text = line[:open_at]
+        entry = lines_seen.get(obis_text, _UNSEEN)
+        if entry is _UNSEEN:
+            entry = _line_kind(obis_text)
+        if entry is None:
             continue
+        kind, name, units, power_factor = entry
         content = line[line.rfind("(") + 1 : -1]
-        target = lookup(code)
-        if target is None:
-            if (code[0], code[2], code[3], code[4]) == _DSMR_VERSION:
-                list_version = content.strip() or None
-            continue
-        kind, name, _, _ = target
-        if kind is Kind.VALUE:
-            value = _value(name, content)
-            if value is not None:
-                values[name] = value
+        if kind is value_kind:
+            # _value, inlined for the common unsigned number (the hot path of P1)
+            number, _, unit = content.partition("*")
+            exponent = units.get(unit, _UNSEEN_UNIT)
+            if exponent == _UNSEEN_UNIT:
+                exponent = _exponent(name, unit, units)
+            if exponent is None:
+                continue
+            number = number.strip()
+            whole, dot, frac = number.partition(".")
+            digits = whole + frac
+            if (frac or not dot) and digits.isdigit() and digits.isascii() and len(digits) <= 18:
+                exponent -= len(frac)
+                raw = int(digits)
+                value = float(raw * _POW10[exponent]) if exponent >= 0 else raw / _POW10[-exponent]
+            else:
+                parsed = parse_decimal(number)
+                if parsed is None:
+                    continue
+                value = scale(parsed[0], exponent - parsed[1])
+            if power_factor:
+                value = abs(value)
+                if value > 1.0:
+                    continue
+            values[name] = value
         elif kind is Kind.CLOCK:
             meter_time = parse_timestamp(content, country)
         elif kind is Kind.METER_ID:
