@@ -389,3 +389,20 @@ async def test_a_recorder_row_without_state_is_not_continued(hass: HomeAssistant
     )
     await async_wait_recording_done(hass)
     assert await writer.async_last_row(METER_ID, Channel.IMPORT) is None
+
+
+async def test_fewer_peaks_after_an_options_change_removes_the_surplus_sensors(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, freezer: FrozenDateTimeFactory
+) -> None:
+    await _start(
+        hass, tcp_meter, freezer, datetime(2026, 2, 3, 9, tzinfo=UTC), **{CONF_CAPACITY_PEAKS: 5}
+    )
+    assert entity_id(hass, "capacity_peak_5_start") is not None
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    await tcp_meter.drop_clients()
+    hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_CAPACITY_PEAKS: 2})
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await spin(hass, lambda: len(tcp_meter.clients) == 1)
+    assert entity_id(hass, "capacity_peak_2") is not None
+    assert entity_id(hass, "capacity_peak_3") is None
+    assert entity_id(hass, "capacity_peak_5_start") is None

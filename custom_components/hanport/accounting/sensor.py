@@ -28,11 +28,13 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import EntityCategory, UnitOfEnergy, UnitOfPower
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import instance_id
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from ..entity import HanportEntity
 from .account import Snapshot
+from .config import MAX_CAPACITY_PEAKS
 from .registers import Channel
 from .runtime import EnergyAccounting
 
@@ -203,6 +205,7 @@ async def async_setup_accounting_sensors(
     await accounting.async_setup()
     entry.async_on_unload(accounting.async_unload)
     wanted = descriptions(accounting.config.capacity_peaks)
+    _remove_surplus_peaks(hass, entry.entry_id, accounting.config.capacity_peaks)
 
     def build(meter_id: str) -> list[AccountingSensor]:
         return [AccountingSensor(accounting, meter_id, d) for d in wanted]
@@ -215,6 +218,19 @@ async def async_setup_accounting_sensors(
 
     entry.async_on_unload(accounting.async_add_meter_listener(_new_meter))
     return accounting
+
+
+def _remove_surplus_peaks(hass: HomeAssistant, entry_id: str, peaks: int) -> None:
+    """Drop the peak sensors beyond N from the registry after N was lowered."""
+    registry = er.async_get(hass)
+    surplus = tuple(
+        suffix
+        for rank in range(peaks + 1, MAX_CAPACITY_PEAKS + 1)
+        for suffix in (f"_capacity_peak_{rank}", f"_capacity_peak_{rank}_start")
+    )
+    for entity in er.async_entries_for_config_entry(registry, entry_id):
+        if entity.domain == "sensor" and entity.unique_id.endswith(surplus):
+            registry.async_remove(entity.entity_id)
 
 
 class AccountingSensor(HanportEntity, SensorEntity):
