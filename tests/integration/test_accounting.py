@@ -330,6 +330,8 @@ async def test_diagnostics_and_unload(
     assert await hass.config_entries.async_unload(entry.entry_id)
     stored = hass_storage[f"{DOMAIN}.{entry.entry_id}.accounting"]["data"]
     assert stored["meters"][METER_ID]["account"]["tracker"]["hourly"]["wh"]["import"] == 100_000
+    await runtime.async_remove_store(hass, entry.entry_id)
+    assert f"{DOMAIN}.{entry.entry_id}.accounting" not in hass_storage
 
 
 async def test_stored_state_that_cannot_be_read_is_dropped(

@@ -73,6 +73,18 @@ def accounting_config(options: Mapping[str, Any], time_zone: Any) -> AccountingC
         return AccountingConfig(time_zone=time_zone)
 
 
+def _store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.accounting")
+
+
+async def async_remove_store(hass: HomeAssistant, entry_id: str) -> None:
+    """Delete an entry's accounting store (call from ``async_remove_entry``).
+
+    The recorder's statistics stay: they are the user's history.
+    """
+    await _store(hass, entry_id).async_remove()
+
+
 class EnergyAccounting:
     """The accounting of every meter seen by one config entry."""
 
@@ -91,9 +103,7 @@ class EnergyAccounting:
         self.config = accounting_config(entry.options, dt_util.get_default_time_zone())
         self.accounts: dict[str, MeterAccount] = {}
         self.statistics = StatisticsWriter(hass, secret)
-        self._store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.accounting"
-        )
+        self._store = _store(hass, entry.entry_id)
         self._listeners: dict[str, list[CALLBACK_TYPE]] = {}
         self._meter_listeners: list[Callable[[str], None]] = []
         self._snapshots: dict[str, Snapshot] = {}
