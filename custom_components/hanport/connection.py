@@ -248,6 +248,7 @@ class HanConnection:
         self._task: asyncio.Task[None] | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._open_failures = 0
+        self.last_error: str | None = None
         self._stopping = False
 
     @property
@@ -306,15 +307,13 @@ class HanConnection:
                 try:
                     await self._async_connect()
                 except OPEN_ERRORS as err:
+                    # Debug only: the coordinator's one "unavailable" line is what users see;
+                    # the reason is kept for diagnostics.
                     self._open_failures += 1
-                    if self._open_failures == 1:
-                        LOGGER.info("Cannot open %s (%s); retrying", self._log_url, err)
-                    else:
-                        LOGGER.debug("Cannot open %s (%s)", self._log_url, err)
+                    self.last_error = f"{type(err).__name__}: {err}"
+                    LOGGER.debug("Cannot open %s (%s)", self._log_url, err)
                     await self._async_backoff()
                     continue
-                if self._open_failures:
-                    LOGGER.info("Reopened %s", self._log_url)
                 self._open_failures = 0
             await self._lost
             await _async_close(self._transport)
@@ -330,6 +329,7 @@ class HanConnection:
 
     def _handle_lost(self, lost: asyncio.Future[None], exc: Exception | None) -> None:
         if exc is not None and not self._stopping:
+            self.last_error = f"{type(exc).__name__}: {exc}"
             LOGGER.debug("Link to %s lost: %s", self._log_url, exc)
         if not lost.done():
             lost.set_result(None)
@@ -480,6 +480,11 @@ class _ProbeSession:
         self.rejected[rejected.reason] = self.rejected.get(rejected.reason, 0) + 1
         if rejected.reason in FRAMING_OK_REASONS:
             self._burst_ok = self.framing_ok = True
+        # No need to wait out the timeout for a verdict that cannot change: without a key
+        # nothing decrypts; with a wrong one (twice, so it is not a fluke) neither.
+        key_failures = sum(self.rejected.get(reason, 0) for reason in KEY_REASONS)
+        if rejected.reason is RejectReason.ENCRYPTED_NO_KEY or key_failures >= 2:
+            self.done.set()
 
     def on_lost(self, exc: Exception | None) -> None:
         self.lost = True

@@ -105,6 +105,7 @@ async def async_get_config_entry_diagnostics(
             "available": coordinator.available,
             "silence_timeout": connection.silence_timeout,
             "reconnects": connection.reconnects,
+            "last_error": connection.last_error,
             "bytes_received": connection.bytes_received,
             "protocol": str(stream.protocol) if stream.protocol is not None else None,
         },

@@ -15,7 +15,7 @@ import termios
 import tty
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 from unittest.mock import PropertyMock, patch
@@ -24,14 +24,17 @@ import pytest
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
 from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    async_fire_time_changed,
 )
 from pytest_homeassistant_custom_component.syrupy import (
     HomeAssistantSnapshotExtension,
 )
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.hanport.connection import HanConnection
 from custom_components.hanport.const import (
     CONF_MANUFACTURER,
     CONF_METER_ID,
@@ -187,6 +190,8 @@ class TcpMeterServer:
                 await self._changed.wait()
 
     def send(self, data: bytes) -> None:
+        """Write to every client still connected (like ser2net with max-connections > 1)."""
+        self.clients = [writer for writer in self.clients if not writer.is_closing()]
         for writer in self.clients:
             writer.write(data)
 
@@ -306,6 +311,13 @@ async def wait_for(hass: HomeAssistant, predicate: Callable[[], bool], limit: fl
             if predicate():
                 return
             await asyncio.sleep(0.01)
+
+
+async def skip_backoff(hass: HomeAssistant, connection: HanConnection, *, ended: int) -> None:
+    """Wait until ``ended`` links have ended (backoff now pending), skip it, await the reopen."""
+    await wait_for(hass, lambda: connection.reconnects >= ended)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=connection._delay))
+    await wait_for(hass, lambda: connection.connected)
 
 
 async def wait_state(

@@ -27,7 +27,7 @@ from custom_components.hanport.connection import (
     redact_url,
     serial_settings_apply,
 )
-from custom_components.hanport.const import CONF_SERIAL, CONF_SERIAL_DETECTED, DOMAIN
+from custom_components.hanport.const import CONF_SERIAL, CONF_SERIAL_DETECTED
 from custom_components.hanport.han.encode import Layout
 from custom_components.hanport.han.errors import RejectReason
 from custom_components.hanport.han.options import DecodeOptions
@@ -40,6 +40,7 @@ from .conftest import (
     TcpMeterServer,
     make_entry,
     setup_entry,
+    skip_backoff,
     wait_for,
     wait_state,
 )
@@ -129,8 +130,9 @@ def test_serial_settings_apply() -> None:
 async def _probe_with(
     server: TcpMeterServer, frames: list[bytes], *, options: DecodeOptions = PLAIN, limit: float = 5
 ) -> ProbeResult:
+    connections = server.connections + 1
     task = asyncio.create_task(async_probe(server.url, serial=None, options=options, timeout=limit))
-    await server.wait_clients()
+    await server.wait_clients(connections=connections)
     for frame in frames:
         server.send(frame)
     return await task
@@ -190,14 +192,23 @@ async def test_probe_connection_closed(tcp_meter: TcpMeterServer) -> None:
 
 
 async def test_probe_encrypted_without_key(tcp_meter: TcpMeterServer) -> None:
-    result = await _probe_with(tcp_meter, [_dk_frame(_dk_meter())], limit=1)
+    """The verdict comes with the first encrypted frame, not after the timeout."""
+    async with asyncio.timeout(5):
+        result = await _probe_with(tcp_meter, [_dk_frame(_dk_meter())], limit=30)
     assert result.error is ProbeError.ENCRYPTED
     assert result.rejected == {RejectReason.ENCRYPTED_NO_KEY: 1}
 
 
 async def test_probe_bad_key(tcp_meter: TcpMeterServer) -> None:
+    """Two frames that fail with the given key settle it; one could be a fluke."""
     wrong = DecodeOptions(key=bytes(16), auth_key=AUTH)
-    result = await _probe_with(tcp_meter, [_dk_frame(_dk_meter())], options=wrong, limit=1)
+    meter = _dk_meter()
+    result = await _probe_with(tcp_meter, [_dk_frame(meter)], options=wrong, limit=0.5)
+    assert result.error is ProbeError.BAD_KEY
+    async with asyncio.timeout(5):
+        result = await _probe_with(
+            tcp_meter, [_dk_frame(meter), _dk_frame(meter)], options=wrong, limit=30
+        )
     assert result.error is ProbeError.BAD_KEY
 
 
@@ -319,10 +330,8 @@ async def test_runtime_detects_and_stores_serial_settings(
     pty_meter.send(GARBAGE)
     await wait_for(hass, lambda: connection.bytes_received >= len(GARBAGE))
     _fire(hass, 31)
-    await wait_for(hass, lambda: not connection.connected)
+    await skip_backoff(hass, connection, ended=1)
     assert connection.settings.key == "2400_8N1"
-    _fire(hass, 2)
-    await wait_for(hass, lambda: connection.connected)
     pty_meter.send(meter.frame(ListKind.STATUS, active_power_import=4321.0)[0])
     await wait_state(hass, "active_power_import", "4321.0")
     assert entry.data[CONF_SERIAL_DETECTED] == "2400_8N1"
@@ -361,15 +370,15 @@ async def test_silent_open_socket_is_reopened(
     hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter
 ) -> None:
     """A TCP bridge that stays open but silent is noticed and reopened."""
-    await setup_entry(hass, make_entry(tcp_meter.url))
+    entry = await setup_entry(hass, make_entry(tcp_meter.url))
     await tcp_meter.wait_clients()
     tcp_meter.send(meter.frame(ListKind.POWER)[0])
     await wait_state(hass, "active_power_import", "1234.0")
     _fire(hass, 31)
     await wait_state(hass, "active_power_import", STATE_UNAVAILABLE)
-    _fire(hass, 2)
+    await skip_backoff(hass, entry.runtime_data.connection, ended=1)
     await tcp_meter.wait_clients(connections=2)
-    assert hass.config_entries.async_entries(DOMAIN)[0].runtime_data.connection.reconnects == 1
+    assert entry.runtime_data.connection.reconnects == 1
 
 
 async def test_connection_stop_is_idempotent(tcp_meter: TcpMeterServer) -> None:
