@@ -20,7 +20,7 @@ from custom_components.hanport.han.framing import (
     build_hdlc_frame,
     parse_hdlc,
 )
-from custom_components.hanport.han.framing.hdlc import HdlcReassembler
+from custom_components.hanport.han.framing.hdlc import HdlcReassembler, whole_frame
 from custom_components.hanport.han.reading import Protocol
 
 FRAMES_JSON = Path(__file__).resolve().parents[3] / "shared" / "han" / "frames.json"
@@ -500,3 +500,43 @@ def test_broken_captures_are_rejected(vector_id: str, reason: RejectReason) -> N
     messages, reader = _feed(raw + _frame() + PAD)
     assert _payloads(messages) == [INFO]
     assert reader.counters.rejected == {reason: 1}
+
+
+def _whole_frame_agrees(buf: bytes) -> bool:
+    """whole_frame is None or exactly what parse_hdlc finds for an unsegmented frame."""
+    fast = whole_frame(buf, 0)
+    if fast is None:
+        return True
+    parsed = parse_hdlc(buf, 0)
+    assert isinstance(parsed, Found), buf.hex()
+    frame = parsed.item
+    assert not frame.segmented
+    assert not frame.repaired
+    assert fast == (parsed.end, frame.info, frame.raw), buf.hex()
+    return False
+
+
+def test_whole_frame_is_parse_hdlc_on_every_good_frame_and_nothing_else() -> None:
+    """The reader's fast path: same answer as parse_hdlc, or None (parse_hdlc decides)."""
+    rng = random.Random(11)
+    frames = [
+        build_hdlc_frame(INFO),
+        build_hdlc_frame(b""),
+        build_hdlc_frame(INFO, dest=b"\x02\x03", src=b"\x04\x06\x08\x21", control=0x03),
+        build_hdlc_frame(INFO, dest=b"\x00\x00\x00\x01", src=b"\x01"),
+        build_hdlc_frame(INFO, segmented=True),
+        build_hdlc_frame(rng.randbytes(600)),
+    ]
+    for frame in frames:
+        taken = not _whole_frame_agrees(frame + b"\x00")
+        assert taken is (frame[1] & 0x08 == 0)  # every unsegmented good frame is taken
+        assert whole_frame(frame[:-1], 0) is None  # no closing flag yet
+        assert whole_frame(frame[:2], 0) is None
+        for index in range(1, len(frame)):
+            for bit in (0x01, 0x10, 0x80):
+                broken = bytearray(frame)
+                broken[index] ^= bit
+                assert _whole_frame_agrees(bytes(broken) + PAD[:4])
+    # formats and lengths that are not a frame, addresses that never end
+    for head in (b"\x7e\xa0\x03", b"\x7e\xa0\x07\x02\x02\x02\x02\x02", b"\x7e\xa0\x07\x03\x02\x02"):
+        assert whole_frame(head + bytes(8) + b"\x7e" * 8, 0) is None

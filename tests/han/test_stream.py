@@ -434,7 +434,7 @@ def test_internal_error_drops_the_buffer_and_recovers(monkeypatch: pytest.Monkey
         raise IndexError("bug")
 
     with monkeypatch.context() as patch:
-        patch.setattr(FrameReader, "_accept", broken)
+        patch.setattr(FrameReader, "_lock", broken)  # runs for every accepted frame
         assert stream.feed(frames[0]) == []
     assert stream._reader.buffered == 0
     assert len(stream.feed(frames[1])) == 1

@@ -21,6 +21,14 @@ _REFLECT_BYTES: Final = bytes(_reflect8(i) for i in range(256))
 _REFLECT_HIGH: Final = tuple(_reflect8(i) for i in range(256))
 
 
+REFLECT_BYTES: Final = _REFLECT_BYTES
+"""``bytes.translate`` table that reverses the bits of every byte (for ``X25_RAW_RESIDUE``)."""
+X25_RAW_RESIDUE: Final = int(f"{0x0F47 ^ 0xFFFF:016b}"[::-1], 2)
+"""``binascii.crc_hqx(data.translate(REFLECT_BYTES), 0xFFFF)`` when ``data`` ends in its own
+X.25 FCS (low byte first): the good residue 0x0F47 before reflection and xorout. Checking
+a frame this way needs no reflection of the result (the HDLC hot path)."""
+
+
 def crc16_x25(data: bytes | bytearray | memoryview) -> int:
     """CRC-16/X.25: poly 0x1021 reflected, init 0xFFFF, xorout 0xFFFF."""
     crc = binascii.crc_hqx(bytes(data).translate(_REFLECT_BYTES), 0xFFFF)

@@ -30,7 +30,14 @@ from ..errors import Rejected
 from ..reading import Protocol
 from ._base import APDU_TAGS, LLC, NOT_A_FRAME, Bad, Found, Skip, StreamCounters
 from .apdu import MAX_APDU, parse_bare_apdu
-from .hdlc import HdlcFrame, HdlcReassembler, build_hdlc_frame, claimed_info, parse_hdlc
+from .hdlc import (
+    HdlcFrame,
+    HdlcReassembler,
+    build_hdlc_frame,
+    claimed_info,
+    parse_hdlc,
+    whole_frame,
+)
 from .mbus import MbusFrame, MbusReassembler, build_mbus_frames, parse_mbus
 from .p1 import MAX_TELEGRAM, build_p1_telegram, parse_p1
 
@@ -188,11 +195,20 @@ class FrameReader:
                     pos = keep
                     return
                 start = match.start()
-                self._discard(pos, start)
-                pos = start
+                if start > pos:
+                    self._discard(pos, start)
+                    pos = start
                 lead = buf[start]
                 parsed: _Parsed
                 if lead == _HDLC_LEAD:
+                    whole = whole_frame(buf, start) if self._hdlc.idle else None
+                    if whole is not None:
+                        # the common case, exactly as parse_hdlc + _accept would take it
+                        pos, info, raw = whole
+                        self._lock(start)
+                        self._free_end = self._base + pos + 1
+                        yield Message(Protocol.HDLC, info, raw)
+                        continue
                     parsed = parse_hdlc(buf, start)
                 elif lead == _MBUS_LEAD:
                     parsed = parse_mbus(buf, start)

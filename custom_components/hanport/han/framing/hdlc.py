@@ -8,10 +8,11 @@ and the closing flag agree with that length.
 
 from __future__ import annotations
 
+from binascii import crc_hqx
 from dataclasses import dataclass, replace
 from typing import Final
 
-from ..crc import crc16_x25
+from ..crc import REFLECT_BYTES, X25_RAW_RESIDUE, crc16_x25
 from ..errors import RejectReason
 from ._base import APDU_TAGS, LLC, NOT_A_FRAME, Bad, Found, Skip
 
@@ -175,6 +176,45 @@ def claimed_info(buf: bytes | bytearray, start: int) -> tuple[int, int]:
     return (src_end + 3 if src_end > 0 else -1), fcs
 
 
+def whole_frame(buf: bytes | bytearray, start: int) -> tuple[int, bytes, bytes] | None:
+    """Take the common case of ``parse_hdlc`` cheaply: ``(closing index, info, raw)`` or None.
+
+    Only an unsegmented frame that is all there and passes every check of
+    ``parse_hdlc`` (length, addresses, HCS, FCS, closing flag) comes back; for
+    anything else (``None``) the reader calls ``parse_hdlc``, which decides it.
+    Both checksums are checked by residue on the bit-reversed bytes, so neither
+    needs its own slice or a reflected result.
+    """
+    if start + 3 > len(buf):
+        return None
+    fmt = buf[start + 1]
+    length = (fmt << 8 | buf[start + 2]) & MAX_LENGTH
+    closing = start + 1 + length
+    if (
+        fmt & 0xF8 != 0xA0  # not a type-3 format, or the segmentation bit is set
+        or length < MIN_LENGTH
+        or closing >= len(buf)
+        or buf[closing] != FLAG
+    ):
+        return None
+    frame = bytes(buf[start + 1 : closing])
+    dest_end = 3 if frame[2] & 1 else _address_end(frame, 2)
+    if dest_end < 0:
+        return None
+    src_end = dest_end + 1 if frame[dest_end] & 1 else _address_end(frame, dest_end)
+    info_at = src_end + 3  # control, HCS
+    if src_end < 0 or length < info_at:
+        return None
+    reflected = frame.translate(REFLECT_BYTES)
+    if crc_hqx(reflected[:info_at], 0xFFFF) != X25_RAW_RESIDUE:
+        return None
+    if length == info_at:
+        return closing, b"", b"\x7e" + frame + b"\x7e"
+    if length < info_at + 2 or crc_hqx(reflected, 0xFFFF) != X25_RAW_RESIDUE:
+        return None
+    return closing, frame[info_at:-2], b"\x7e" + frame + b"\x7e"
+
+
 def _repair(buf: bytes | bytearray, start: int) -> Found[HdlcFrame] | Skip | None:
     """Undo a reader that turned every 0x0A into 0x0D 0x0A (OSS-brikken).
 
@@ -240,6 +280,11 @@ class HdlcReassembler:
     def pending(self) -> bool:
         """True while a segmented message is incomplete."""
         return bool(self._infos)
+
+    @property
+    def idle(self) -> bool:
+        """No partial message and no dropped one: an unsegmented frame is a whole message."""
+        return not self._infos and self._orphans is None
 
     def reset(self) -> None:
         """Forget any partial message."""
