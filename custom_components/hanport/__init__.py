@@ -14,6 +14,7 @@ from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 
+from .accounting.runtime import async_remove_store
 from .connection import OPEN_ERRORS, HanConnection, SerialSettings, redact_url
 from .const import (
     CONF_AUTH_KEY,
@@ -26,6 +27,7 @@ from .const import (
 )
 from .coordinator import HanportConfigEntry, HanportCoordinator, HanportRuntimeData
 from .han.options import DecodeOptions
+from .repairs import async_delete_key_issue
 
 PLATFORMS: list[Platform] = [Platform.SENSOR]
 
@@ -98,3 +100,9 @@ async def async_remove_config_entry_device(
     """Allow removing a replaced meter's device, never the one on the port now."""
     current = entry.runtime_data.coordinator.current_meter
     return (DOMAIN, current) not in device.identifiers
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: HanportConfigEntry) -> None:
+    """Drop what the entry kept outside the registries: accounting store, key issue."""
+    await async_remove_store(hass, entry.entry_id)
+    async_delete_key_issue(hass, entry)

@@ -47,6 +47,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 
+from .accounting.sensor import async_setup_accounting_sensors
 from .const import LOGGER
 from .coordinator import (
     COUNTER_KEYS,
@@ -271,6 +272,8 @@ async def async_setup_entry(
             async_add_entities(entities)
 
     entry.async_on_unload(coordinator.async_add_new_keys_listener(_new_keys))
+    # Energy accounting (live energy, hours, capacity tariff) lives in accounting/.
+    await async_setup_accounting_sensors(hass, entry, async_add_entities)
 
 
 class HanportSensor(HanportEntity, SensorEntity):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -23,7 +24,7 @@ from custom_components.hanport.const import (
 )
 from custom_components.hanport.han.encode import Layout, encode_reading
 from custom_components.hanport.han.reading import ListKind
-from custom_components.hanport.repairs import key_issue_id
+from custom_components.hanport.repairs import async_create_key_issue, key_issue_id
 
 from .conftest import (
     FakeMeter,
@@ -189,3 +190,18 @@ async def test_bytes_during_stop_are_ignored(
     assert readings == []
     assert connection._watchdog is None
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_remove_entry_cleans_up(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, hass_storage: dict[str, Any]
+) -> None:
+    """Removing the entry drops its key issue and its accounting store."""
+    entry = await setup_entry(hass, make_entry(tcp_meter.url))
+    await tcp_meter.wait_clients()
+    async_create_key_issue(hass, entry)
+    store_key = f"{DOMAIN}.{entry.entry_id}.accounting"
+    hass_storage[store_key] = {"version": 1, "minor_version": 1, "key": store_key, "data": {}}
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, key_issue_id(entry)) is None
+    assert store_key not in hass_storage
