@@ -15,7 +15,7 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 
 from .accounting.runtime import async_remove_store
-from .connection import OPEN_ERRORS, HanConnection, SerialSettings, redact_url
+from .connection import OPEN_ERRORS, HanConnection, SerialSettings, describe_error, redact_url
 from .const import (
     CONF_AUTH_KEY,
     CONF_COUNTRY,
@@ -74,7 +74,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HanportConfigEntry) -> b
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
             translation_key="cannot_open",
-            translation_placeholders={"url": redact_url(url), "error": str(err)},
+            translation_placeholders={"url": redact_url(url), "error": describe_error(err, url)},
         ) from err
     entry.runtime_data = HanportRuntimeData(coordinator=coordinator, connection=connection)
     entry.async_on_unload(connection.async_stop)

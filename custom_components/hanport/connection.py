@@ -139,6 +139,24 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def describe_error(err: BaseException, url: str) -> str:
+    """Return ``Type: message`` with the URL's secrets removed (errors may quote the URL)."""
+    text = f"{type(err).__name__}: {err}"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return text.replace(url, "**REDACTED**")
+    secrets = [
+        value for name, value in parse_qsl(parts.query) if name.lower() in _SECRET_QUERY_KEYS
+    ]
+    if parts.password:
+        secrets.append(parts.password)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "**REDACTED**")
+    return text
+
+
 class _LinkProtocol(asyncio.Protocol):
     """asyncio protocol handing bytes and the end of the link to its owner."""
 
@@ -310,8 +328,8 @@ class HanConnection:
                     # Debug only: the coordinator's one "unavailable" line is what users see;
                     # the reason is kept for diagnostics.
                     self._open_failures += 1
-                    self.last_error = f"{type(err).__name__}: {err}"
-                    LOGGER.debug("Cannot open %s (%s)", self._log_url, err)
+                    self.last_error = describe_error(err, self.url)
+                    LOGGER.debug("Cannot open %s (%s)", self._log_url, self.last_error)
                     await self._async_backoff()
                     continue
                 self._open_failures = 0
@@ -329,8 +347,8 @@ class HanConnection:
 
     def _handle_lost(self, lost: asyncio.Future[None], exc: Exception | None) -> None:
         if exc is not None and not self._stopping:
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            LOGGER.debug("Link to %s lost: %s", self._log_url, exc)
+            self.last_error = describe_error(exc, self.url)
+            LOGGER.debug("Link to %s lost: %s", self._log_url, self.last_error)
         if not lost.done():
             lost.set_result(None)
 
@@ -551,7 +569,7 @@ async def async_probe(
                 url, settings, _LinkProtocol(session.on_data, session.on_lost)
             )
         except OPEN_ERRORS as err:
-            LOGGER.debug("Probe cannot open %s: %s", redact_url(url), err)
+            LOGGER.debug("Probe cannot open %s: %s", redact_url(url), describe_error(err, url))
             return ProbeResult(ProbeError.CANNOT_OPEN)
         session.opened = loop.time()
         try:

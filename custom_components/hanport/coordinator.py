@@ -449,7 +449,7 @@ class HanportCoordinator:
                 and key not in ENERGY_NAMES
                 and not isinstance(window.latest, datetime)
             ):
-                value = window.total / window.count
+                value = round(window.total / window.count, 3)
             self._publish(meter_id, key, value)
 
     def _publish(self, meter_id: str, key: str, value: Value) -> None:

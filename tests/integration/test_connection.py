@@ -24,6 +24,7 @@ from custom_components.hanport.connection import (
     ProbeResult,
     SerialSettings,
     async_probe,
+    describe_error,
     redact_url,
     serial_settings_apply,
 )
@@ -114,6 +115,16 @@ def test_serial_settings_rejects(bad: str | None) -> None:
 )
 def test_redact_url(url: str, expected: str) -> None:
     assert redact_url(url) == expected
+
+
+def test_describe_error_hides_url_secrets() -> None:
+    url = "esphome://reader.local:6053/?port_name=han&key=c2VjcmV0"
+    err = OSError(f"cannot reach {url}")
+    text = describe_error(err, url)
+    assert "c2VjcmV0" not in text
+    assert text.startswith("OSError: cannot reach esphome://reader.local")
+    assert "pw" not in describe_error(OSError("bad pw"), "rfc2217://u:pw@h:1")
+    assert describe_error(OSError("socket://[::1"), "socket://[::1") == "OSError: **REDACTED**"
 
 
 def test_serial_settings_apply() -> None:
