@@ -72,6 +72,14 @@ COUNTER_INTERVAL: Final = timedelta(seconds=60)
 INSTANT_KEYS: Final = frozenset({ACTIVE_POWER_IMPORT, ACTIVE_POWER_EXPORT, NET_POWER})
 SCALED_UNITS: Final = frozenset({"W", "var", "A", "kWh", "kvarh"})
 """Units the CT multiplier applies to: power, current and energy; never voltage or PF."""
+SCALED_PREFIXES: Final = (
+    "active_power",
+    "reactive_power",
+    "active_energy",
+    "reactive_energy",
+    "current_",
+)
+"""The same by name, for names a layout adds beyond UNITS (e.g. per-phase energy)."""
 KEY_FAILURES: Final = frozenset(
     {
         RejectReason.DECRYPTION_FAILED,
@@ -420,7 +428,7 @@ class HanportCoordinator:
         for key, value in values.items():
             if not math.isfinite(value):
                 continue
-            out[key] = value * factor if UNITS.get(key) in SCALED_UNITS else value
+            out[key] = value * factor if _ct_scaled(key) else value
         return out
 
     def _publish_now(self, key: str) -> bool:
@@ -505,6 +513,12 @@ class HanportCoordinator:
             LOGGER.info("The meter's frames decrypt again")
             async_delete_key_issue(self.hass, self.entry)
         self._key_watch = _KeyWatch()
+
+
+def _ct_scaled(key: str) -> bool:
+    if (unit := UNITS.get(key)) is not None:
+        return unit in SCALED_UNITS
+    return key.startswith(SCALED_PREFIXES)
 
 
 def _subscribe[T](listeners: list[T], update: T) -> CALLBACK_TYPE:

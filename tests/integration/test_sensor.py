@@ -542,10 +542,15 @@ async def test_reading_listener_for_accounting(
     unsub = coordinator.async_add_reading_listener(readings.append)
     tcp_meter.send(meter.frame(ListKind.POWER, active_power_import=100.0)[0])
     await wait_state(hass, "active_power_import", "1000.0")
+    # Names a layout adds beyond the canonical set are scaled by what they measure.
+    base = meter.frame(ListKind.POWER)[1]
+    extra = {"active_energy_import_l1": 5.0, "vendor_voltage": 230.0}
+    coordinator.handle_reading(replace(base, values=MappingProxyType(extra)))
     unsub()
     tcp_meter.send(meter.frame(ListKind.POWER, active_power_import=200.0)[0])
     await wait_state(hass, "active_power_import", "2000.0")
-    assert len(readings) == 1
+    assert len(readings) == 2
+    assert dict(readings[1].values) == {"active_energy_import_l1": 50.0, "vendor_voltage": 230.0}
     assert readings[0].meter_id == METER_ID
     assert readings[0].values["active_power_import"] == 1000.0
     assert readings[0].values["net_power"] == 1000.0
