@@ -33,7 +33,7 @@ def id_patterns(meter_id: str) -> list[bytes]:
     """Return every byte form a meter may put its ID in, longest first."""
     raw = meter_id.encode(errors="replace")
     forms = {raw, raw.hex().encode(), raw.hex().upper().encode()}
-    if meter_id.isdigit():
+    if meter_id.isascii() and meter_id.isdigit():
         digits = meter_id if len(meter_id) % 2 == 0 else f"0{meter_id}"
         forms.add(bytes.fromhex(digits))
         number = int(meter_id)
@@ -83,8 +83,7 @@ async def async_get_config_entry_diagnostics(
         reverse=True,
     )
     data = async_redact_data(dict(entry.data), TO_REDACT)
-    if CONF_URL in data:
-        data[CONF_URL] = redact_url(str(data[CONF_URL]))
+    data[CONF_URL] = redact_url(connection.url)
     if data.get(CONF_METER_ID):
         data[CONF_METER_ID] = REDACTED
     stream = connection.stream

@@ -8,11 +8,12 @@ import pytest
 from homeassistant.core import HomeAssistant
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.hanport.const import CONF_AUTH_KEY, CONF_KEY, CONF_URL
+from custom_components.hanport.const import CONF_AUTH_KEY, CONF_KEY, CONF_METER_ID, CONF_URL
 from custom_components.hanport.diagnostics import (
     async_get_config_entry_diagnostics,
     id_patterns,
     mask_frame,
+    mask_text,
 )
 from custom_components.hanport.han.encode import Layout
 from custom_components.hanport.han.reading import ListKind
@@ -91,6 +92,13 @@ def test_mask_frame_system_title() -> None:
     assert mask_frame(frame, []) == b"\x00\xdb\x08KFM*****\x81\x00"
 
 
+def test_text_ids_and_empty_ids() -> None:
+    """A P1 equipment ID with letters: ASCII and hex-ASCII forms; an empty ID masks nothing."""
+    assert set(id_patterns("E0012345")) == {b"4530303132333435", b"E0012345"}
+    assert set(id_patterns("Ab12")) == {b"Ab12", b"41623132"}
+    assert mask_text("HAN meter E0012345", ["", "E0012345"]) == "HAN meter **REDACTED**"
+
+
 def test_small_numbers_are_not_patterns() -> None:
     """A short numeric ID's integer bytes would match too much: not used."""
     assert id_patterns("1234") == [b"31323334", b"1234"]
@@ -103,7 +111,8 @@ async def test_diagnostics_p1(
 ) -> None:
     """A P1 telegram's equipment ID (if any) is masked too; the readings stay."""
     meter = FakeMeter(layout=layout, meter_id=METER_ID, manufacturer="Aidon", meter_type="6534")
-    entry = await setup_entry(hass, make_entry(tcp_meter.url))
+    # A meter without an ID in its frames: the flow stored none.
+    entry = await setup_entry(hass, make_entry(tcp_meter.url, data={CONF_METER_ID: None}))
     await tcp_meter.wait_clients()
     tcp_meter.send(meter.frame(ListKind.ENERGY, CLOCK)[0])
     await wait_state(hass, "active_energy_import", "12345.67")
