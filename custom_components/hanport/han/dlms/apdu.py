@@ -25,6 +25,7 @@ from ..options import DecodeOptions
 from . import axdr
 from .cipher import DED_CIPHERING, GLO_CIPHERING, Decryptor, parse_ciphered
 from .notification import Notification
+from .shapes import ShapeCache
 
 DATA_NOTIFICATION: Final = 0x0F
 GENERAL_BLOCK_TRANSFER: Final = 0xE0
@@ -51,12 +52,18 @@ def _malformed(detail: str) -> FrameError:
 
 
 def parse_data_notification(
-    apdu: bytes, *, system_title: bytes | None = None, strict: bool = False
+    apdu: bytes,
+    *,
+    system_title: bytes | None = None,
+    strict: bool = False,
+    shapes: ShapeCache | None = None,
 ) -> Notification:
     """Decode a ``0F`` data-notification.
 
     ``strict`` (for unauthenticated plaintext) also rejects trailing bytes and a body
-    that is not a structure or array. Raises ``FrameError(MALFORMED_APDU)``.
+    that is not a structure or array. ``shapes`` (one per meter) decodes a body of a
+    shape seen before without parsing it again (same result). Raises
+    ``FrameError(MALFORMED_APDU)``.
     """
     if len(apdu) < 7:
         raise _malformed("data-notification too short")
@@ -75,7 +82,7 @@ def parse_data_notification(
         raise _malformed(f"unknown date-time encoding 0x{kind:02X}")
     if pos >= len(apdu):
         raise _malformed("data-notification has no body")
-    body, end = axdr.decode(apdu, pos)
+    body, end = axdr.decode(apdu, pos) if shapes is None else shapes.decode(apdu, pos)
     if strict:
         if end != len(apdu):
             raise _malformed(f"{len(apdu) - end} bytes after the notification body")
@@ -105,7 +112,7 @@ def _telegram_crc_ok(telegram: bytes) -> bool:
 class ApduDecoder:
     """Decodes one meter's APDUs; keeps the key objects and block-transfer state."""
 
-    __slots__ = ("_blocks", "_decryptor", "_max_block_transfer", "_next_block")
+    __slots__ = ("_blocks", "_decryptor", "_max_block_transfer", "_next_block", "_shapes")
 
     def __init__(
         self, options: DecodeOptions, *, max_block_transfer: int = MAX_BLOCK_TRANSFER_SIZE
@@ -114,6 +121,7 @@ class ApduDecoder:
         self._max_block_transfer = max_block_transfer
         self._blocks: bytearray | None = None
         self._next_block = 0
+        self._shapes = ShapeCache()
 
     def reset(self) -> None:
         """Drop a partial block transfer (after a reconnect)."""
@@ -128,7 +136,7 @@ class ApduDecoder:
         """
         tag = apdu[0] if apdu else -1
         if tag == DATA_NOTIFICATION:  # the common case first
-            return parse_data_notification(apdu)
+            return parse_data_notification(apdu, shapes=self._shapes)
         if tag == GENERAL_BLOCK_TRANSFER:
             content = self._add_block(apdu)
             if content is None:
@@ -141,7 +149,7 @@ class ApduDecoder:
             raise _malformed("empty APDU")
         tag = apdu[0]
         if tag == DATA_NOTIFICATION:
-            return parse_data_notification(apdu)
+            return parse_data_notification(apdu, shapes=self._shapes)
         if tag in _CIPHERED:
             return self._decipher(apdu)
         if tag == GENERAL_BLOCK_TRANSFER:
@@ -161,7 +169,7 @@ class ApduDecoder:
                     RejectReason.UNSUPPORTED_APDU,
                     f"deciphered APDU tag 0x{plaintext[0]:02X}" if plaintext else "empty plaintext",
                 )
-            return parse_data_notification(plaintext, system_title=title)
+            return parse_data_notification(plaintext, system_title=title, shapes=self._shapes)
         # Nothing vouches for these bytes: a wrong key gives random data here.
         if first == b"/":
             if _telegram_crc_ok(plaintext):
@@ -172,7 +180,9 @@ class ApduDecoder:
                 RejectReason.DECRYPTION_FAILED, "plaintext is not a data-notification (wrong key?)"
             )
         try:
-            return parse_data_notification(plaintext, system_title=title, strict=True)
+            return parse_data_notification(
+                plaintext, system_title=title, strict=True, shapes=self._shapes
+            )
         except FrameError as err:
             raise FrameError(
                 RejectReason.DECRYPTION_FAILED,
