@@ -188,6 +188,8 @@ def implicit_exponent(scheme: Scheme, name: str, raw: int | float) -> int | None
 # ---------------------------------------------------------------- exact decimal scaling
 
 _POW10: Final[tuple[int, ...]] = tuple(10**i for i in range(40))
+POW10: Final = _POW10
+"""``10**i`` for i < 40: what ``scale`` multiplies or divides by (hot loops inline it)."""
 ENERGY_UNIT_EXPONENT: Final = -3
 """Wh -> kWh, varh -> kvarh."""
 

@@ -36,11 +36,11 @@ from ..reading import POWER_FACTOR, Protocol, Reading
 from ..scaling import (
     ALL_UNITS,
     ENERGY_UNIT_EXPONENT,
+    POW10,
     Quantity,
     Scheme,
     implicit_plan,
     quantity_of,
-    scale,
 )
 
 
@@ -95,6 +95,7 @@ def _build_table() -> dict[bytes, Target]:
 
 
 _TABLE: Final = _build_table()
+_VALUE: Final = Kind.VALUE
 # The same codes as sent with channel B = 1 (Kamstrup, Aidon list id), so that the
 # common cases hit the first dict lookup.
 _FAST: Final[dict[bytes, Target]] = {
@@ -214,7 +215,11 @@ class Collected:
     """How many OBIS codes were seen (known or not)."""
 
     def take(self, code: bytes, value: Data, su: tuple[int, int] | None) -> None:
-        """Record one OBIS-tagged value (the hot path: one dict lookup, no string work)."""
+        """Record one OBIS-tagged value (the hot path: one dict lookup, no string work).
+
+        ``su`` is a checked ``(scaler, unit)`` pair (``scaler_unit``) or None.
+        ``number`` and ``scale`` are inlined here.
+        """
         self.codes += 1
         target = _FAST.get(code)
         if target is None:
@@ -222,10 +227,13 @@ class Collected:
             if target is None:
                 return
         kind, name, energy, power_factor = target
-        if kind is Kind.VALUE:
-            raw = number(value)
-            if raw is None:
+        if kind is _VALUE:
+            kind_of_value = type(value)
+            if kind_of_value is not int and (
+                kind_of_value is not float or not math.isfinite(value)  # type: ignore[arg-type]
+            ):
                 return
+            raw: int | float = value  # type: ignore[assignment]
             self.raw[name] = raw
             if su is None:
                 self.pending[name] = raw
@@ -235,8 +243,8 @@ class Collected:
                 if unit not in _ENERGY_UNITS:
                     return  # an energy register whose unit is not Wh/varh/VAh: unusable
                 scaler += ENERGY_UNIT_EXPONENT
-            scaled = scale(raw, scaler)
-            if power_factor or type(raw) is float:
+            scaled = float(raw * POW10[scaler]) if scaler >= 0 else raw / POW10[-scaler]
+            if power_factor or kind_of_value is float:
                 self._store(name, scaled)  # range checks only where they can fail
             else:
                 self.values[name] = scaled
@@ -262,6 +270,7 @@ class Collected:
         """
         plan = implicit_plan(scheme)
         values = self.values
+        power_factors = _POWER_FACTORS
         for name, raw in self.pending.items():
             rule = plan.get(name)
             if rule is None:
@@ -269,8 +278,9 @@ class Collected:
             exponent, threshold, finer = rule
             if threshold is not None and abs(raw) >= threshold:
                 exponent = finer
-            scaled = scale(raw, exponent)
-            if type(raw) is float or name in _POWER_FACTORS:
+            # scaling.scale, inlined
+            scaled = float(raw * POW10[exponent]) if exponent >= 0 else raw / POW10[-exponent]
+            if type(raw) is float or name in power_factors:
                 self._store(name, scaled)  # range checks only where they can fail
             else:
                 values[name] = scaled
@@ -288,13 +298,29 @@ def collect_structs(items: list[Data]) -> Collected:
     dropped (this shape always carries explicit scaling).
     """
     out = Collected()
+    take = out.take
     for item in items:
-        if type(item) is not tuple or not 2 <= len(item) <= 3:
+        if type(item) is not tuple:
             continue
-        code = item[0]
-        if type(code) is not bytes or len(code) != 6:
+        size = len(item)
+        if size == 3:
+            code, value, su = item
+            # scaler_unit, inlined: a checked pair, or None
+            if not (
+                type(su) is tuple
+                and len(su) == 2
+                and type(su[0]) is int
+                and type(su[1]) is int
+                and -_MAX_SCALER <= su[0] <= _MAX_SCALER
+            ):
+                su = None
+        elif size == 2:
+            code, value = item
+            su = None
+        else:
             continue
-        out.take(code, item[1], scaler_unit(item[2]) if len(item) == 3 else None)
+        if type(code) is bytes and len(code) == 6:
+            take(code, value, su)  # type: ignore[arg-type]
     return out
 
 
