@@ -20,11 +20,10 @@ import os
 import re
 import termios
 import tty
-import weakref
 from collections.abc import AsyncGenerator, Generator, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any
 from unittest.mock import AsyncMock, patch
 
 import pytest
@@ -58,7 +57,7 @@ from custom_components.hanport.config_flow import (
     serial_mode_of,
     valid_url,
 )
-from custom_components.hanport.connection import HanConnection, ProbeError, ProbeResult
+from custom_components.hanport.connection import ProbeError, ProbeResult
 from custom_components.hanport.const import (
     CONF_AUTH_KEY,
     CONF_AVERAGE,
@@ -207,10 +206,7 @@ class Bridge:
     is closed at once while one client is attached.
     """
 
-    running: ClassVar[weakref.WeakSet[Bridge]] = weakref.WeakSet()
-
     def __init__(self, *, single_client: bool = False) -> None:
-        Bridge.running.add(self)
         self.single_client = single_client
         self.payload = b""
         self.interval = 0.05
@@ -351,40 +347,6 @@ def probe_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _answering_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(config_flow, "PROBE_TIMEOUT", OK_TIMEOUT)
-
-
-@pytest.fixture(autouse=True)
-async def _quiet_then_unload(hass: HomeAssistant) -> AsyncGenerator[None]:
-    """After a test: silence the meters, then unload what runs, before Home Assistant stops.
-
-    A frame that arrives while the runtime stops its link can re-arm its watchdog after
-    the stop (a lingering timer); stopping the bytes first keeps teardown clean.
-    """
-    yield
-    for server in list(Bridge.running):
-        server.payload = b""
-    await asyncio.sleep(0.1)
-    for entry in hass.config_entries.async_entries(DOMAIN):
-        if entry.state is ConfigEntryState.LOADED:
-            await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
-    _cancel_orphaned_watchdogs()
-
-
-def _cancel_orphaned_watchdogs() -> None:
-    """Cancel watchdog timers of links that were already stopped (a known runtime leak).
-
-    ``HanConnection.async_stop`` cancels the watchdog, then awaits its task; a frame that
-    arrives in that await re-arms the watchdog of the stopped link. Releasing a running
-    entry (reconfigure, repair) stops it while the meter talks, so these tests hit it.
-    Reported to the runtime's owner; only timers of *stopped* links are cancelled here,
-    any other lingering timer still fails the test.
-    """
-    loop = asyncio.get_running_loop()
-    for handle in list(getattr(loop, "_scheduled", [])):
-        owner = getattr(handle._callback, "__self__", None)
-        if isinstance(owner, HanConnection) and getattr(owner, "_stopping", False):
-            handle.cancel()
 
 
 @pytest.fixture
