@@ -67,7 +67,10 @@ def report(stats: Stats, *, count: int, seed: int, workers: int, memory_cap: int
     width = max(len(name) for name in FAILURES)
     out += [f"  {name:<{width}}  {stats.failures.get(name, 0):>8,}" for name in FAILURES]
     if stats.where:
-        out += ["", *_table("failures by stream state", dict(stats.where))]
+        out += [
+            "",
+            *_table("failures by stream state (soak: the long-lived stream)", dict(stats.where)),
+        ]
     peak = stats.peak_traced
     out += [
         "",

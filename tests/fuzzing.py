@@ -1150,6 +1150,8 @@ class Sample:
     cuts: list[int] = field(default_factory=list)
     tail: bytes = b""
     warm: bool = False
+    note: str = ""
+    """Refines the breakdown (``Stats.where``): whether the values were right."""
 
     def render(self, run_seed: int) -> str:
         """Multi-line description with the input in hex."""
@@ -1160,7 +1162,9 @@ class Sample:
             f"    options: {self.options}",
             f"    detail: {self.detail}",
         ]
-        if self.prime:
+        if self.note == "soak":
+            lines.append("    on the soak stream (this input followed the task's earlier ones)")
+        elif self.prime:
             lines.append(f"    warm stream, after the clean message {self.prime.hex()}")
         elif self.family != Family.TELEGRAM:
             lines.append("    cold stream (fresh MeterStream)")
@@ -1199,7 +1203,10 @@ class Stats:
         """Count a failure and keep its reproducer (a few per category)."""
         self.failures[sample.category] += 1
         if sample.index >= 0 and sample.family != Family.TELEGRAM:
-            self.where[f"{sample.category}: {'warm' if sample.warm else 'cold'} stream"] += 1
+            soak = sample.note == "soak"
+            state = "soak" if soak else "warm" if sample.warm else "cold"
+            note = f", {sample.note}" if sample.note and not soak else ""
+            self.where[f"{sample.category}: {state} stream{note}"] += 1
         kept = self.samples.setdefault(sample.category, [])
         if len(kept) < SAMPLES:
             kept.append(sample)
@@ -1273,6 +1280,11 @@ def _well_formed(reading: Reading) -> bool:
         name in ALL_UNITS and isinstance(value, float) and math.isfinite(value)
         for name, value in values.items()
     )
+
+
+def _values_note(reading: Reading, expected: Sequence[Reading]) -> str:
+    """Whether a failing reading's values are still right (for the breakdown)."""
+    return "values right" if any(_consistent(reading, e) for e in expected) else "values WRONG"
 
 
 def _consistent(reading: Reading, expected: Reading) -> bool:
@@ -1456,7 +1468,7 @@ class Fuzzer:
         if self.soak_enabled:
             self._soak_feed(case)
             if caught:
-                self._fail(case, F_SWALLOWED, "soak: " + " | ".join(caught))
+                self._fail(case, F_SWALLOWED, "soak: " + " | ".join(caught), "soak")
                 caught.clear()
 
     def _check_split(self, case: Case, readings: list[Reading]) -> None:
@@ -1481,7 +1493,7 @@ class Fuzzer:
             return
         self._fail(case, F_SPLIT, f"in pieces: {readings!r}; whole: {whole!r}")
 
-    def _fail(self, case: Case, category: str, detail: str) -> None:
+    def _fail(self, case: Case, category: str, detail: str, note: str = "") -> None:
         self.stats.fail(
             Sample(
                 category,
@@ -1496,6 +1508,7 @@ class Fuzzer:
                 list(case.cuts),
                 case.tail,
                 case.warm,
+                note,
             )
         )
 
@@ -1549,9 +1562,11 @@ class Fuzzer:
             frames = None if known else split_frames(reading.frame)
             cores = None if frames is None else [core for _, core in frames]
             if not known and frames is None:
-                self._fail(case, F_CHECKSUM, f"{reading!r} from {reading.frame.hex()}")
+                note = _values_note(reading, expected)
+                self._fail(case, F_CHECKSUM, f"{reading!r} from {reading.frame.hex()}", note)
             elif frames is not None and any(p is not protocol for p, _ in frames):
-                self._fail(case, F_FRAME_MIXED, f"{reading!r} from {reading.frame.hex()}")
+                note = _values_note(reading, expected)
+                self._fail(case, F_FRAME_MIXED, f"{reading!r} from {reading.frame.hex()}", note)
             elif reading in expected:
                 exact += reading == seed.expected
                 stats.outcomes[O_EXACT] += 1
@@ -1599,7 +1614,7 @@ class Fuzzer:
             for piece in _split(case.data, case.cuts):
                 readings += self._soak.feed(piece)
         except Exception as err:  # noqa: BLE001 - the finding
-            self._fail(case, F_RAISED, "soak: " + _exception(err))
+            self._fail(case, F_RAISED, "soak: " + _exception(err), "soak")
             self._soak = None
             return
         reader = getattr(self._soak, "_reader", None)
@@ -1607,22 +1622,23 @@ class Fuzzer:
         if isinstance(buffered, int):
             self.stats.max_soak_buffer = max(self.stats.max_soak_buffer, buffered)
             if buffered > SOAK_BUFFER_CAP:
-                self._fail(case, F_SOAK_BUFFER, f"{buffered} bytes buffered")
+                self._fail(case, F_SOAK_BUFFER, f"{buffered} bytes buffered", "soak")
         for reading in readings:
             self.stats.outcomes[O_SOAK_READINGS] += 1
             if not _well_formed(reading):
-                self._fail(case, F_ILL_FORMED, "soak: " + repr(reading))
+                self._fail(case, F_ILL_FORMED, "soak: " + repr(reading), "soak")
             if reading.protocol is Protocol.APDU:
                 continue
             frames = split_frames(reading.frame)
             if frames is None:
-                self._fail(case, F_SOAK_CHECKSUM, f"{reading!r} from {reading.frame.hex()}")
+                self._fail(case, F_SOAK_CHECKSUM, f"{reading!r} from {reading.frame.hex()}", "soak")
                 continue
             if any(p is not reading.protocol for p, _ in frames):
-                self._fail(case, F_FRAME_MIXED, f"soak: {reading!r} from {reading.frame.hex()}")
+                detail = f"soak: {reading!r} from {reading.frame.hex()}"
+                self._fail(case, F_FRAME_MIXED, detail, "soak")
             for seed in self._recent:
                 if reading.frame == seed.wire and reading not in self._soak_expectation(seed):
-                    self._fail(case, F_SOAK_MISDECODED, f"{reading!r} (seed {seed.key})")
+                    self._fail(case, F_SOAK_MISDECODED, f"{reading!r} (seed {seed.key})", "soak")
 
     # -- many inputs
 
