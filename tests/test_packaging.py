@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from homeassistant.const import Platform
 from homeassistant.helpers.entity import EntityDescription
 
 import custom_components.hanport as integration
@@ -83,6 +84,43 @@ def test_manifest() -> None:
         if (matcher["vid"], matcher["pid"]) in generic:
             # A bare USB-serial chip is in thousands of devices: never claim it alone.
             assert "description" in matcher or "manufacturer" in matcher, matcher
+
+
+def _imported_components() -> dict[str, set[str]]:
+    """Home Assistant integrations the package imports, with the files importing them."""
+    found: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        if "han" in path.relative_to(PACKAGE).parts[:1]:
+            continue  # the decoding library imports nothing from Home Assistant
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            for name in names:
+                parts = name.split(".")
+                if parts[:2] == ["homeassistant", "components"] and len(parts) > 2:
+                    found.setdefault(parts[2], set()).add(path.name)
+    return found
+
+
+def test_imported_integrations_are_dependencies() -> None:
+    """hassfest's rule: import another integration only as a (after_)dependency.
+
+    Exempt are entity platforms and names the package has a platform file for
+    (sensor.py, diagnostics.py, repairs.py). The accounting imports the recorder.
+    """
+    manifest = _json(PACKAGE / "manifest.json")
+    listed = set(manifest.get("dependencies", [])) | set(manifest.get("after_dependencies", []))
+    platforms = {str(platform) for platform in Platform}
+    imported = _imported_components()
+    assert "recorder" in imported
+    for domain, files in imported.items():
+        if domain in platforms or (PACKAGE / f"{domain}.py").is_file():
+            continue
+        assert domain in listed, f"{sorted(files)} import {domain}: add it to after_dependencies"
+    assert not set(manifest.get("dependencies", [])) & set(manifest.get("after_dependencies", []))
 
 
 def test_hacs() -> None:
