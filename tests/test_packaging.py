@@ -14,6 +14,7 @@ import pkgutil
 import re
 import struct
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,11 @@ from homeassistant.const import Platform
 from homeassistant.helpers.entity import EntityDescription
 
 import custom_components.hanport as integration
+from custom_components.hanport.accounting import sensor as accounting_sensor
+from custom_components.hanport.accounting.account import Snapshot
+from custom_components.hanport.accounting.capacity import CapacityState, Peak, Step
+from custom_components.hanport.accounting.config import MAX_CAPACITY_PEAKS
+from custom_components.hanport.accounting.registers import Channel, Period
 from custom_components.hanport.const import DOMAIN, ISSUE_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,6 +217,9 @@ def test_translation_sections() -> None:
     for step in english["config"]["step"].values():
         for field in step.get("data", {}):
             assert field in step.get("data_description", {}), field
+    for step in english["options"]["step"].values():
+        for name, part in step.get("sections", {}).items():
+            assert set(part["data"]) == set(part["data_description"]), name
 
 
 def _descriptions() -> Iterator[tuple[str, EntityDescription]]:
@@ -311,6 +320,49 @@ def test_icons_match_entities() -> None:
                 assert state_icon.startswith("mdi:")
             for range_icon in icon.get("range", {}).values():
                 assert range_icon.startswith("mdi:")
+
+
+def _accounting_snapshot() -> Snapshot:
+    """A snapshot with every value set, so each attribute function shows its attributes."""
+    start = datetime(2026, 1, 12, 10, tzinfo=UTC)
+    end = start + timedelta(hours=1)
+    both = {Channel.IMPORT: 1500.0, Channel.EXPORT: 0.0}
+    return Snapshot(
+        hour_start=end,
+        live=both,
+        last_hour=Period(start, end, {Channel.IMPORT: 1500, Channel.EXPORT: 0}),
+        so_far=both,
+        estimate=both,
+        capacity=CapacityState(1.5, Step(1, 2.0), 500.0, [Peak(start, 1500)]),
+    )
+
+
+def test_accounting_sensor_icons_and_attribute_names() -> None:
+    """Each accounting sensor has an icon, and names for exactly the attributes it sets."""
+    icons = _json(PACKAGE / "icons.json")["entity"]["sensor"]
+    names = _translations("en")["entity"]["sensor"]
+    snapshot = _accounting_snapshot()
+    seen: set[str] = set()
+    for description in accounting_sensor.descriptions(MAX_CAPACITY_PEAKS):
+        key = str(description.translation_key)
+        assert key in icons, f"icons.json has no entity.sensor.{key}"
+        attributes = set(description.attributes_fn(snapshot) or {})
+        translated = set(names[key].get("state_attributes", {}))
+        assert attributes == translated, f"entity.sensor.{key}.state_attributes"
+        for attribute in attributes:
+            assert names[key]["state_attributes"][attribute]["name"]
+        seen |= attributes
+    assert seen == {"hour_start", "hour_end"}
+
+
+def test_sensors_without_device_class_have_icons() -> None:
+    """Without a device class the frontend has no icon to fall back on."""
+    icons = _json(PACKAGE / "icons.json")["entity"]["sensor"]
+    descriptions = [d for platform, d in _descriptions() if platform == "sensor"]
+    descriptions += accounting_sensor.descriptions(MAX_CAPACITY_PEAKS)
+    for description in descriptions:
+        if getattr(description, "device_class", None) is None:
+            assert description.translation_key in icons, description.key
 
 
 def _translated_calls() -> Iterator[tuple[Path, str, set[str] | None]]:
