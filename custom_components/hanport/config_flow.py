@@ -4,8 +4,8 @@ Every path (user, USB discovery, reconfigure, the key repair) ends in the same p
 ``connection.async_probe`` listens on the port in a progress step (up to ~30 s, since
 Aidon and Kaifa name the meter only every 10 s) and classifies what it heard, so the
 error the user sees says what to fix: the port, the cable, the serial settings or the
-keys. The options form is built from ``OPTION_SECTIONS`` so later features can append
-their own section without touching the others.
+keys. The options form is built from ``OPTION_SECTIONS`` so each feature (measurement,
+updates, connection, energy accounting) owns its own section.
 """
 
 from __future__ import annotations
@@ -44,15 +44,19 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
+from .accounting.config import format_step_limits, parse_step_limits
 from .connection import ProbeError, ProbeResult, SerialSettings, async_probe, redact_url
 from .const import (
     CONF_AUTH_KEY,
     CONF_AVERAGE,
+    CONF_CAPACITY_PEAKS,
+    CONF_CAPACITY_STEPS,
     CONF_COUNTRY,
     CONF_CT_MULTIPLIER,
     CONF_INSTANT_POWER,
     CONF_KEY,
     CONF_MANUFACTURER,
+    CONF_MAX_POWER,
     CONF_METER_ID,
     CONF_METER_TYPE,
     CONF_SERIAL,
@@ -61,16 +65,22 @@ from .const import (
     CONF_UPDATE_INTERVAL,
     CONF_URL,
     DEFAULT_AVERAGE,
+    DEFAULT_CAPACITY_PEAKS,
+    DEFAULT_CAPACITY_STEPS,
     DEFAULT_CT_MULTIPLIER,
     DEFAULT_INSTANT_POWER,
     DEFAULT_SILENCE_TIMEOUT,
     DEFAULT_UPDATE_INTERVAL,
     DOMAIN,
     LOGGER,
+    MAX_CAPACITY_PEAKS,
     MAX_CT_MULTIPLIER,
+    MAX_MAX_POWER,
     MAX_SILENCE_TIMEOUT,
     MAX_UPDATE_INTERVAL,
+    MIN_CAPACITY_PEAKS,
     MIN_CT_MULTIPLIER,
+    MIN_MAX_POWER,
     MIN_SILENCE_TIMEOUT,
     PROBE_TIMEOUT,
     SERIAL_2400_8E1,
@@ -600,7 +610,8 @@ class OptionsSection:
 
     ``fields`` builds the section's schema from the current settings (entry data overlaid
     with its options, so an option can default to what setup stored);
-    ``store`` turns the section's input into option values, or returns field errors.
+    ``store`` turns the section's input into option values (None removes the option, so
+    the runtime falls back to its default), or returns errors keyed by field or "base".
     """
 
     key: str
@@ -686,19 +697,56 @@ def _connection_store(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
     return {CONF_SILENCE_TIMEOUT: int(data[CONF_SILENCE_TIMEOUT])}, {}
 
 
+def _accounting_fields(current: Mapping[str, Any]) -> dict[Any, Any]:
+    steps = current.get(CONF_CAPACITY_STEPS, DEFAULT_CAPACITY_STEPS)
+    return {
+        vol.Required(
+            CONF_CAPACITY_PEAKS,
+            default=int(current.get(CONF_CAPACITY_PEAKS, DEFAULT_CAPACITY_PEAKS)),
+        ): _number(MIN_CAPACITY_PEAKS, MAX_CAPACITY_PEAKS, 1, None),
+        # Text, not a list selector: grid companies publish the steps as one line.
+        vol.Required(CONF_CAPACITY_STEPS, default=format_step_limits(steps)): TextSelector(
+            TextSelectorConfig(suffix="kW")
+        ),
+        # A suggestion, not a default: empty means the fuse default times the CT ratio,
+        # which follows a later change of the ratio.
+        vol.Optional(
+            CONF_MAX_POWER, description={"suggested_value": current.get(CONF_MAX_POWER)}
+        ): _number(MIN_MAX_POWER, MAX_MAX_POWER, 0, "kW"),
+    }
+
+
+def _accounting_store(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    try:
+        steps = parse_step_limits(str(data[CONF_CAPACITY_STEPS]))
+    except ValueError:
+        return {}, {CONF_CAPACITY_STEPS: "invalid_capacity_steps"}
+    max_power = data.get(CONF_MAX_POWER)
+    return {
+        CONF_CAPACITY_PEAKS: int(data[CONF_CAPACITY_PEAKS]),
+        CONF_CAPACITY_STEPS: list(steps),
+        CONF_MAX_POWER: None if max_power is None else float(max_power),
+    }, {}
+
+
 OPTION_SECTIONS: list[OptionsSection] = [
     OptionsSection("measurement", _measurement_fields, _measurement_store),
     OptionsSection("updates", _updates_fields, _updates_store),
     OptionsSection("connection", _connection_fields, _connection_store, collapsed=True),
+    OptionsSection("accounting", _accounting_fields, _accounting_store, collapsed=True),
 ]
-"""The options form, in order. Append a section here to add options (e.g. accounting)."""
+"""The options form, in order. Append a section here to add options."""
 
 
 class HanportOptionsFlow(OptionsFlowWithReload):
     """How values are published; the entry reloads when the options change."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """One form, one section per concern; options are stored flat."""
+        """One form, one section per concern; options are stored flat.
+
+        The frontend shows errors only for top-level items, so a field's error is shown
+        on its section (which then opens); what the user typed is shown again.
+        """
         entry = self.config_entry
         current: Mapping[str, Any] = {**entry.data, **entry.options}
         errors: dict[str, str] = {}
@@ -706,17 +754,25 @@ class HanportOptionsFlow(OptionsFlowWithReload):
             new: dict[str, Any] = dict(entry.options)
             for part in OPTION_SECTIONS:
                 values, part_errors = part.store(user_input[part.key])
-                new.update(values)
-                errors.update(part_errors)
+                for key, value in values.items():
+                    if value is None:
+                        new.pop(key, None)
+                    else:
+                        new[key] = value
+                for field, error in part_errors.items():
+                    errors.setdefault("base" if field == "base" else part.key, error)
             if not errors:
                 return self.async_create_entry(data=new)
             current = {**current, **new}
         schema = vol.Schema(
             {
                 vol.Required(part.key): section(
-                    vol.Schema(part.fields(current)), {"collapsed": part.collapsed}
+                    vol.Schema(part.fields(current)),
+                    {"collapsed": part.collapsed and part.key not in errors},
                 )
                 for part in OPTION_SECTIONS
             }
         )
+        if user_input is not None:
+            schema = self.add_suggested_values_to_schema(schema, user_input)
         return self.async_show_form(step_id="init", data_schema=schema, errors=errors)

@@ -35,7 +35,7 @@ from homeassistant.config_entries import (
     ConfigEntryState,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowManager, FlowResultType, section
+from homeassistant.data_entry_flow import FlowManager, FlowResultType, InvalidData, section
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
 from pytest_homeassistant_custom_component.common import (
@@ -61,11 +61,14 @@ from custom_components.hanport.connection import ProbeError, ProbeResult
 from custom_components.hanport.const import (
     CONF_AUTH_KEY,
     CONF_AVERAGE,
+    CONF_CAPACITY_PEAKS,
+    CONF_CAPACITY_STEPS,
     CONF_COUNTRY,
     CONF_CT_MULTIPLIER,
     CONF_INSTANT_POWER,
     CONF_KEY,
     CONF_MANUFACTURER,
+    CONF_MAX_POWER,
     CONF_METER_ID,
     CONF_METER_TYPE,
     CONF_SERIAL,
@@ -92,6 +95,7 @@ OK_TIMEOUT = 5.0
 FAIL_TIMEOUT = 0.6
 """Probe timeout for the failure cases, which always listen to the end."""
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+DEFAULT_STEPS_TEXT = "2, 5, 10, 15, 20, 25, 50, 75, 100"
 
 
 # --- translation checks -----------------------------------------------------------------
@@ -1197,10 +1201,16 @@ def options_input(
     interval: float = 10,
     instant: bool = True,
     silence: float = 30,
+    peaks: float = 3,
+    steps: str = DEFAULT_STEPS_TEXT,
+    max_power: float | None = None,
 ) -> dict[str, Any]:
     measurement: dict[str, Any] = {CONF_CT_MULTIPLIER: ct}
     if country is not None:
         measurement[CONF_COUNTRY] = country
+    accounting: dict[str, Any] = {CONF_CAPACITY_PEAKS: peaks, CONF_CAPACITY_STEPS: steps}
+    if max_power is not None:
+        accounting[CONF_MAX_POWER] = max_power
     return {
         "measurement": measurement,
         "updates": {
@@ -1209,6 +1219,7 @@ def options_input(
             CONF_INSTANT_POWER: instant,
         },
         "connection": {CONF_SILENCE_TIMEOUT: silence},
+        "accounting": accounting,
     }
 
 
@@ -1231,6 +1242,11 @@ async def test_options_defaults_and_store(hass: HomeAssistant, mock_setup_entry:
             CONF_INSTANT_POWER: True,
         },
         "connection": {CONF_SILENCE_TIMEOUT: 30},
+        "accounting": {
+            CONF_CAPACITY_PEAKS: 3,
+            CONF_CAPACITY_STEPS: DEFAULT_STEPS_TEXT,
+            CONF_MAX_POWER: None,  # empty: the fuse default times the CT ratio
+        },
     }
     setups = len(mock_setup_entry.mock_calls)
     result = await flow.configure(
@@ -1245,6 +1261,8 @@ async def test_options_defaults_and_store(hass: HomeAssistant, mock_setup_entry:
         CONF_AVERAGE: True,
         CONF_INSTANT_POWER: False,
         CONF_SILENCE_TIMEOUT: 60,
+        CONF_CAPACITY_PEAKS: 3,
+        CONF_CAPACITY_STEPS: [2.0, 5.0, 10.0, 15.0, 20.0, 25.0, 50.0, 75.0, 100.0],
     }
     await hass.async_block_till_done()
     assert len(mock_setup_entry.mock_calls) == setups + 1  # reloaded with the new options
@@ -1299,3 +1317,131 @@ async def test_options_section_errors(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options["steps"] == 3
     assert entry.options[CONF_CT_MULTIPLIER] == 2.0
+
+
+def section_suggested(result: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """The suggested values of one section (what the form shows over its defaults)."""
+    for marker, validator in result["data_schema"].schema.items():
+        if str(marker) == key:
+            return {
+                str(field): field.description["suggested_value"]
+                for field in validator.schema.schema
+                if field.description and "suggested_value" in field.description
+            }
+    raise AssertionError(f"no section {key}")
+
+
+def collapsed(result: Mapping[str, Any]) -> dict[str, bool]:
+    return {
+        str(marker): bool(validator.options["collapsed"])
+        for marker, validator in result["data_schema"].schema.items()
+    }
+
+
+async def options_entry(hass: HomeAssistant, **options: Any) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id=METER_ID, data={CONF_URL: "/dev/x"}, options=options
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    return entry
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_options_accounting_store_and_reshow(hass: HomeAssistant) -> None:
+    """Peaks, steps (typed as text) and the fuse limit are stored; the form shows them."""
+    entry = await options_entry(hass)
+    flow, result = await start_options(hass, entry)
+    assert collapsed(result)["accounting"] is True
+    result = await flow.configure(
+        options_input(ct=40, peaks=5, steps=" 3;6.5  10,15 ", max_power=250)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_CAPACITY_PEAKS] == 5
+    assert type(entry.options[CONF_CAPACITY_PEAKS]) is int
+    assert entry.options[CONF_CAPACITY_STEPS] == [3.0, 6.5, 10.0, 15.0]
+    assert entry.options[CONF_MAX_POWER] == 250.0
+    json.dumps(dict(entry.options))  # the entry is stored as JSON
+
+    flow, result = await start_options(hass, entry)
+    assert section_defaults(result)["accounting"] == {
+        CONF_CAPACITY_PEAKS: 5,
+        CONF_CAPACITY_STEPS: "3, 6.5, 10, 15",
+        CONF_MAX_POWER: 250.0,
+    }
+    # Clearing the fuse limit removes the option: the runtime's default applies again.
+    result = await flow.configure(options_input(ct=40, peaks=5, steps="3, 6.5, 10, 15"))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert CONF_MAX_POWER not in entry.options
+    assert entry.options[CONF_CAPACITY_STEPS] == [3.0, 6.5, 10.0, 15.0]
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        "5, 2",  # not rising
+        "2, 2",  # not strictly rising
+        "0, 5",  # not positive
+        "2, five",  # not a number
+        "2, inf",  # not finite
+        "   ",  # none at all
+        ", ".join(str(n) for n in range(1, 22)),  # more than 20
+    ],
+)
+async def test_options_invalid_steps_then_recover(
+    hass: HomeAssistant, mock_setup_entry: AsyncMock, steps: str
+) -> None:
+    """Bad step limits: the error is shown on the accounting section, which opens; the text
+    the user typed and the other sections' input are kept; nothing is stored until fixed."""
+    entry = await options_entry(hass, **{CONF_CAPACITY_PEAKS: 2})
+    setups = len(mock_setup_entry.mock_calls)
+    flow, _ = await start_options(hass, entry)
+    result = await flow.configure(options_input(ct=2, peaks=4, steps=steps, max_power=20))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"accounting": "invalid_capacity_steps"}
+    assert collapsed(result) == {
+        "measurement": False,
+        "updates": False,
+        "connection": True,
+        "accounting": False,  # opened to show what to fix
+    }
+    assert section_suggested(result, "accounting") == {
+        CONF_CAPACITY_PEAKS: 4,
+        CONF_CAPACITY_STEPS: steps,
+        CONF_MAX_POWER: 20,
+    }
+    assert section_defaults(result)["measurement"][CONF_CT_MULTIPLIER] == 2
+    assert entry.options == {CONF_CAPACITY_PEAKS: 2}
+    result = await flow.configure(options_input(ct=2, peaks=4, steps="2.5 5 10", max_power=20))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_CAPACITY_STEPS] == [2.5, 5.0, 10.0]
+    assert entry.options[CONF_CAPACITY_PEAKS] == 4
+    assert entry.options[CONF_CT_MULTIPLIER] == 2.0
+    await hass.async_block_till_done()
+    assert len(mock_setup_entry.mock_calls) == setups + 1  # one reload, after the fix
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (CONF_CAPACITY_PEAKS, 0),
+        (CONF_CAPACITY_PEAKS, 6),
+        (CONF_MAX_POWER, 0.5),
+        (CONF_MAX_POWER, 10_001),
+    ],
+)
+async def test_options_accounting_limits_then_recover(
+    hass: HomeAssistant, mock_setup_entry: AsyncMock, field: str, value: float
+) -> None:
+    """Peaks 1-5 and the fuse limit 1-10000 kW: the selectors refuse other numbers."""
+    entry = await options_entry(hass)
+    flow, _ = await start_options(hass, entry)
+    bad = options_input()
+    bad["accounting"][field] = value
+    with pytest.raises(InvalidData) as raised:
+        await flow.configure(bad)
+    assert raised.value.path == ["accounting", field]
+    result = await flow.configure(options_input(peaks=1, max_power=10_000))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_CAPACITY_PEAKS] == 1
+    assert entry.options[CONF_MAX_POWER] == 10_000.0
