@@ -42,7 +42,7 @@ from custom_components.hanport.repairs import (
 )
 
 from .conftest import METER_ID, OTHER_METER_ID, FakeMeter
-from .test_config_flow import (  # noqa: F401 - _quiet_then_unload: autouse fixture
+from .test_config_flow import (
     FAIL_TIMEOUT,
     GAK,
     GUEK,
@@ -51,7 +51,6 @@ from .test_config_flow import (  # noqa: F401 - _quiet_then_unload: autouse fixt
     WRONG,
     Bridge,
     Flow,
-    _quiet_then_unload,
     encrypted_frame,
     lg_meter,
     status_frame,
