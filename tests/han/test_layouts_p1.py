@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -415,3 +416,156 @@ def test_power_factor_is_its_magnitude_and_at_most_one() -> None:
     lines = ("1-0:13.7.0(-0.950)", "1-0:33.7.0(1.001)", "1-0:53.7.0(1.000)", "1-0:73.7.0(0.5*kW)")
     values = decode(telegram("KAM5", *lines)).values
     assert dict(values) == {"power_factor": 0.95, "power_factor_l2": 1.0}
+
+
+# --- telegram templates (p1._Shape) -------------------------------------------------
+
+KW_LINES = (
+    "0-0:1.0.0(240715134502S)",
+    "1-0:1.8.0(00012345.678*kWh)",
+    "1-0:1.7.0(0002.345*kW)",
+    "1-0:2.7.0(0000.000*kW)",
+    "1-0:21.7.0(0001.500*kW)",
+    "1-0:22.7.0(0000.000*kW)",
+    "1-0:31.7.0(006.6*A)",
+    "1-0:32.7.0(231.7*V)",
+    "1-0:13.7.0(0.950)",
+    "0-0:96.1.0(4530303336303035)",
+    "1-3:0.2.8(50)",
+)
+
+
+def _loop(raw: bytes, country: str | None) -> Reading | str:
+    """The line loop alone (no template): the reference the templates must equal."""
+    try:
+        return p1._decode_lines(raw, country, None)
+    except FrameError as err:
+        return err.detail
+
+
+def _templated(raw: bytes, country: str | None) -> Reading | str:
+    try:
+        return decode(raw, country)
+    except FrameError as err:
+        return err.detail
+
+
+def _agree(raw: bytes, country: str | None) -> None:
+    got, want = _templated(raw, country), _loop(raw, country)
+    assert got == want, raw
+    if isinstance(got, Reading) and isinstance(want, Reading):
+        assert list(got.values.items()) == list(want.values.items())  # order too
+        assert type(got.meter_time) is type(want.meter_time)
+        assert got.meter_time is None or got.meter_time.tzinfo == want.meter_time.tzinfo  # type: ignore[union-attr]
+
+
+def test_a_repeated_telegram_is_read_from_its_template() -> None:
+    p1._SHAPES.clear()
+    raw = telegram("KAM5", *KW_LINES)
+    first = decode(raw, "SE")
+    assert p1._SHAPES[len(raw)] is p1._SEEN
+    assert decode(raw, "SE") == first  # the template is made (and checked) here
+    shape = p1._SHAPES[len(raw)]
+    assert isinstance(shape, p1._Shape)
+    other = raw.replace(b"0002.345*kW", b"0009.999*kW").replace(b"240715134502", b"240715134512")
+    reading = decode(other, "SE")
+    assert shape.hits == 1
+    assert reading.values["active_power_import"] == 9999.0
+    assert reading.meter_time == datetime(2024, 7, 15, 13, 45, 12, tzinfo=UTC1)
+    assert decode(other, None).meter_time == datetime(2024, 7, 15, 13, 45, 12)  # per call
+    assert reading.values["power_factor"] == 0.95
+    assert reading.meter_id == "E0036005"
+    assert reading.list_version == "50"
+    _agree(other, "SE")
+
+
+def test_template_power_factor_above_one_and_signs() -> None:
+    p1._SHAPES.clear()
+    raw = telegram("KAM5", *KW_LINES)
+    for _ in range(3):
+        decode(raw, "SE")
+    for variant in (
+        raw.replace(b"(0.950)", b"(1.950)"),  # not a power factor: dropped
+        raw.replace(b"1-0:22.7.0(0000.000", b"1-0:22.7.0(0009.000"),  # exporting: current < 0
+        raw.replace(b"(0.950)", b"(0.000)").replace(b"(006.6*A)", b"(000.0*A)"),
+    ):
+        assert isinstance(p1._SHAPES[len(raw)], p1._Shape)
+        _agree(variant, "DK")
+    assert "power_factor" not in decode(raw.replace(b"(0.950)", b"(1.950)"), "SE").values
+    assert (
+        decode(raw.replace(b"1-0:22.7.0(0000.000", b"1-0:22.7.0(0009.000"), "SE").values[
+            "current_l1"
+        ]
+        == -6.6
+    )
+
+
+@pytest.mark.parametrize(
+    "odd_line",
+    [
+        "1-0:2.7.0(-0000.500*kW)",  # signed: read another way
+        "1-0:2.7.0(0001*kW)",  # a unit that multiplies
+        "1-0:1.7.0(0001.000*kW)",  # the same value twice
+    ],
+)
+def test_no_template_for_lines_it_cannot_read(odd_line: str) -> None:
+    p1._SHAPES.clear()
+    raw = telegram("KAM5", *KW_LINES, odd_line)
+    for _ in range(4):
+        _agree(raw, "SE")
+    assert p1._SHAPES[len(raw)] is p1._OFF
+
+
+def test_a_template_that_never_fits_again_is_given_up_and_the_memo_is_bounded() -> None:
+    p1._SHAPES.clear()
+    raw = telegram("KAM5", *KW_LINES)
+    decode(raw, "SE")
+    decode(raw, "SE")
+    moved = raw.replace(b"1-0:1.7.0", b"1-0:2.7.0").replace(b"1-0:2.7.0(0000", b"1-0:1.7.0(0000")
+    _agree(moved, "SE")  # same length, other layout: the fresh template never fitted
+    assert p1._SHAPES[len(raw)] is p1._OFF
+    _agree(raw, "SE")
+    # a template that served is remade for the new layout
+    p1._SHAPES.clear()
+    for _ in range(3):
+        decode(raw, "SE")
+    _agree(moved, "SE")
+    assert isinstance(p1._SHAPES[len(raw)], p1._Shape)
+    for size in range(2 * p1._SHAPES_MAX):
+        decode(telegram("KAM5", *KW_LINES, "x" * size), "SE")
+        assert len(p1._SHAPES) <= p1._SHAPES_MAX
+
+
+@given(seed=st.integers(0, 2**32), country=st.sampled_from([None, "SE", "FI"]))
+@settings(max_examples=60, deadline=None)
+def test_templates_equal_the_line_loop_for_any_change(seed: int, country: str | None) -> None:
+    """Digits changed (template read) or any byte changed (fall back): the same reading."""
+    rng = random.Random(seed)
+    p1._SHAPES.clear()
+    lines = list(KW_LINES)
+    rng.shuffle(lines)
+    raw = telegram(rng.choice(["KAM5", "LGF5E360", "ELL5\\253833635_A"]), *lines)
+    for _ in range(2):
+        _agree(raw, country)
+    digits = [i for i, byte in enumerate(raw) if 0x30 <= byte <= 0x39]
+    for _ in range(25):
+        changed = bytearray(raw)
+        if rng.random() < 0.6:
+            for index in rng.sample(digits, rng.randint(1, 8)):
+                changed[index] = rng.randrange(0x30, 0x3A)
+        else:
+            changed[rng.randrange(len(raw))] = rng.choice(b"0123456789.()*\r\n -!:\x85a")
+        _agree(bytes(changed), country)
+        _agree(raw, country)
+
+
+def test_template_with_nothing_usable_left_is_malformed_like_the_loop() -> None:
+    p1._SHAPES.clear()
+    raw = telegram("KAM5", "1-0:13.7.0(0.950)")
+    for _ in range(3):
+        decode(raw)
+    assert isinstance(p1._SHAPES[len(raw)], p1._Shape)
+    with pytest.raises(FrameError) as err:
+        decode(raw.replace(b"(0.950)", b"(1.950)"))
+    assert err.value.reason is RejectReason.P1_MALFORMED
+    _agree(raw.replace(b"(0.950)", b"(1.950)"), None)

@@ -177,27 +177,32 @@ class FrameReader:
         try:
             while True:
                 size = len(buf)
-                unlock = self._unlock_at - self._base
-                if self._all_re is not None and pos >= unlock:
-                    match = self._all_re.search(buf, pos)
+                if pos >= size:
+                    return  # all taken (what the hunt below would find: nothing to keep)
+                if buf[pos] == _HDLC_LEAD and pos + 1 < size and buf[pos + 1] & 0xF0 == 0xA0:
+                    start = pos  # a frame right here: the earliest match of any pattern
                 else:
-                    stop = size if self._all_re is None else min(size, unlock)
-                    match = self._framed_re.search(buf, pos, min(size, stop + _TAIL))
-                    if match is not None and match.start() >= stop:
-                        match = None
-                    if match is None and stop < size - _TAIL:
-                        self._discard(pos, stop)  # the lock ends here: hunt APDUs too
-                        pos = stop
-                        continue
-                if match is None:
-                    keep = max(pos, size - _TAIL)
-                    self._discard(pos, keep)
-                    pos = keep
-                    return
-                start = match.start()
-                if start > pos:
-                    self._discard(pos, start)
-                    pos = start
+                    unlock = self._unlock_at - self._base
+                    if self._all_re is not None and pos >= unlock:
+                        match = self._all_re.search(buf, pos)
+                    else:
+                        stop = size if self._all_re is None else min(size, unlock)
+                        match = self._framed_re.search(buf, pos, min(size, stop + _TAIL))
+                        if match is not None and match.start() >= stop:
+                            match = None
+                        if match is None and stop < size - _TAIL:
+                            self._discard(pos, stop)  # the lock ends here: hunt APDUs too
+                            pos = stop
+                            continue
+                    if match is None:
+                        keep = max(pos, size - _TAIL)
+                        self._discard(pos, keep)
+                        pos = keep
+                        return
+                    start = match.start()
+                    if start > pos:
+                        self._discard(pos, start)
+                        pos = start
                 lead = buf[start]
                 parsed: _Parsed
                 if lead == _HDLC_LEAD:

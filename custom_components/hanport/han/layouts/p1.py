@@ -34,7 +34,9 @@ of the binary Aidon lists. Nothing else is derived.
 
 from __future__ import annotations
 
+import struct
 from datetime import datetime, timedelta, timezone
+from operator import truediv
 from types import MappingProxyType
 from typing import Final
 
@@ -240,18 +242,186 @@ def _ident_of(line: str) -> tuple[str | None, str | None]:
     return known
 
 
+def _signed_currents(values: dict[str, float]) -> None:
+    """Give each phase current the sign of that phase's power flow (see the module doc)."""
+    for current, imported, exported in _PHASE_SIGNS:
+        amps = values.get(current)
+        export = values.get(exported)
+        if amps and export is not None and export > values.get(imported, 0.0):
+            values[current] = -amps
+
+
+class _Trace:
+    """What the line loop saw that a ``_Shape`` needs; ``ok`` False when it cannot be one."""
+
+    __slots__ = ("clock", "end", "fields", "offsets", "ok", "steps")
+
+    def __init__(self, text: str) -> None:
+        self.ok = True
+        self.offsets: list[int] = [0]  # byte offset of each line (latin-1: one byte a char)
+        for line in text.splitlines(keepends=True):
+            self.offsets.append(self.offsets[-1] + len(line))
+        self.end = len(text)  # bytes from here on are never read (the "!" line and after)
+        self.fields: list[tuple[int, int]] = []  # (start, stop) of digits read as numbers
+        # per number: name, exponent (decimals included), power factor, where its
+        # digits start in the telegram and how many there are (without the dot)
+        self.steps: list[tuple[str, int, bool, int, int]] = []
+        self.clock: tuple[int, int] | None = None  # content span of the last clock line
+
+
+class _Shape:
+    """A telegram layout: every byte fixed but the digits of the numbers and of the clock.
+
+    The line loop of ``decode_telegram`` reads a telegram by its line breaks,
+    parentheses, OBIS codes, units and the dots in the numbers; with all of those
+    bytes equal to the template's and every number digit still a digit, it takes
+    exactly the same path and reads the same digits at the same places. So the
+    values come from one ``unpack`` of those digits (dots removed), each number
+    ``int(digits) / 10**decimals`` as the loop computes it (only templates whose
+    numbers all take the loop's unsigned-decimal path, with no name twice and no
+    unit that multiplies, are made).
+    """
+
+    __slots__ = (
+        "bits",
+        "clock",
+        "digits",
+        "divisors",
+        "hits",
+        "list_version",
+        "manufacturer",
+        "mask",
+        "meter_id",
+        "meter_type",
+        "names",
+        "power_factors",
+        "unpack",
+    )
+
+    def __init__(self, telegram: bytes, trace: _Trace, reading: Reading) -> None:
+        self.hits = 0
+        fixed = bytearray(b"\xff" * trace.end + bytes(len(telegram) - trace.end))
+        number_digits = bytearray(len(telegram))
+        for start, stop in trace.fields:
+            fixed[start:stop] = bytes(stop - start)
+            number_digits[start:stop] = b"\xff" * (stop - start)
+        self.mask = int.from_bytes(fixed)
+        self.bits = int.from_bytes(telegram) & self.mask
+        self.digits = int.from_bytes(number_digits)
+        # the digits of each number, read from the telegram with every "." removed
+        layout, at = [">"], 0
+        for _name, _exponent, _pf, start, count in trace.steps:
+            dotless = start - telegram.count(b".", 0, start)
+            layout.append(f"{dotless - at}x{count}s")
+            at = dotless + count
+        self.unpack = struct.Struct("".join(layout)).unpack_from
+        self.names = tuple(step[0] for step in trace.steps)
+        self.divisors = tuple(_POW10[-step[1]] for step in trace.steps)
+        self.power_factors = tuple(step[0] for step in trace.steps if step[2])
+        self.clock = trace.clock
+        self.manufacturer = reading.manufacturer
+        self.meter_type = reading.meter_type
+        self.meter_id = reading.meter_id
+        self.list_version = reading.list_version
+
+    def fits(self, telegram: bytes) -> bool:
+        """Tell whether the fixed bytes are the template's and the number digits digits."""
+        return not (int.from_bytes(telegram) ^ self.bits) & self.mask and not (
+            int.from_bytes(telegram.translate(_NOT_DIGIT)) & self.digits
+        )
+
+    def reading(self, telegram: bytes, country: str | None) -> Reading:
+        """Return what ``decode_telegram`` gives for a telegram that ``fits``."""
+        numbers = map(int, self.unpack(telegram.translate(None, b".")))
+        scaled = map(truediv, numbers, self.divisors, strict=True)
+        values = dict(zip(self.names, scaled, strict=True))
+        for name in self.power_factors:
+            if values[name] > 1.0:
+                del values[name]
+        meter_time = None
+        if self.clock is not None:
+            start, stop = self.clock
+            meter_time = parse_timestamp(telegram[start:stop].decode("latin-1"), country)
+        _signed_currents(values)
+        if not values and self.meter_id is None:
+            raise _malformed("no usable line")
+        return Reading(
+            protocol=Protocol.P1,
+            manufacturer=self.manufacturer,
+            meter_id=self.meter_id,
+            meter_type=self.meter_type,
+            list_version=self.list_version,
+            meter_time=meter_time,
+            values=MappingProxyType(values),
+            frame=telegram,
+        )
+
+
+_NOT_DIGIT: Final = bytes(0 if 0x30 <= byte <= 0x39 else 0xFF for byte in range(256))
+_SHAPES: Final[dict[int, _Shape | object]] = {}
+"""Telegram length -> its template (module-wide: a telegram carries its meter's shape)."""
+_SHAPES_MAX: Final = 8
+_SEEN: Final = object()
+_OFF: Final = object()
+
+
 def decode_telegram(telegram: bytes, *, options: DecodeOptions) -> Reading:
     """Decode one P1 telegram (``/`` ... ``!CRC``, CRC already checked).
 
     Raises ``FrameError(P1_MALFORMED)`` when there is no ident line or nothing
-    usable (no value and no meter id) in it.
+    usable (no value and no meter id) in it. A telegram laid out like one seen
+    before (``_Shape``) is read from its template: the same result, faster.
+    Templates are keyed by length, made the second time a length is seen and
+    given up for a length whose template never fits a later telegram.
     """
+    country = options.country.upper() if options.country is not None else None
+    size = len(telegram)
+    shape = _SHAPES.get(size)
+    if type(shape) is _Shape:
+        if shape.fits(telegram):
+            shape.hits += 1
+            return shape.reading(telegram, country)
+        if not shape.hits:
+            _SHAPES[size] = _OFF
+            return _decode_lines(telegram, country, None)
+    elif shape is _OFF:
+        return _decode_lines(telegram, country, None)
+    elif shape is None:
+        if len(_SHAPES) >= _SHAPES_MAX:
+            _SHAPES.clear()
+        _SHAPES[size] = _SEEN
+        return _decode_lines(telegram, country, None)
+    # seen once before, or a template that served and now met another layout
+    trace = _Trace(telegram.decode("latin-1"))
+    reading = _decode_lines(telegram, country, trace)
+    made = _make_shape(telegram, trace, reading, country)
+    _SHAPES[size] = _OFF if made is None else made
+    return reading
+
+
+def _make_shape(
+    telegram: bytes, trace: _Trace, reading: Reading, country: str | None
+) -> _Shape | None:
+    """Make a template from a traced telegram, checked against the line loop's reading."""
+    names = [step[0] for step in trace.steps]
+    if not trace.ok or len(set(names)) != len(names) or any(step[1] > 0 for step in trace.steps):
+        return None  # a number read another way, a name twice, a unit that multiplies
+    shape = _Shape(telegram, trace, reading)
+    if not shape.fits(telegram):
+        return None  # pragma: no cover - the trace marks only digits as number bytes
+    again = shape.reading(telegram, country)
+    if again != reading or list(again.values.items()) != list(reading.values.items()):
+        return None  # pragma: no cover - a safety net: the template must equal the loop
+    return shape
+
+
+def _decode_lines(telegram: bytes, country: str | None, trace: _Trace | None) -> Reading:
+    """Run the line loop: ``decode_telegram`` without templates (``trace`` records one)."""
     text = telegram.decode("latin-1")
     lines = text.splitlines()
     if not lines or not lines[0].startswith("/"):
         raise _malformed("telegram does not start with an ident line")
     manufacturer, meter_type = _ident_of(lines[0])
-    country = options.country.upper() if options.country is not None else None
     values: dict[str, float] = {}
     meter_id: str | None = None
     list_version: str | None = None
@@ -261,6 +431,8 @@ def decode_telegram(telegram: bytes, *, options: DecodeOptions) -> Reading:
     for index in range(1, len(lines)):
         line = lines[index]
         if line.startswith("!"):
+            if trace is not None:
+                trace.end = trace.offsets[index] + 1
             break
         open_at = line.find("(")
         if open_at <= 0 or not line.endswith(")"):
@@ -272,7 +444,8 @@ def decode_telegram(telegram: bytes, *, options: DecodeOptions) -> Reading:
         if entry is None:
             continue
         kind, name, units, power_factor = entry
-        content = line[line.rfind("(") + 1 : -1]
+        content_at = line.rfind("(") + 1
+        content = line[content_at:-1]
         if kind is value_kind:
             # _value, inlined for the common unsigned number (the hot path of P1)
             number, _, unit = content.partition("*")
@@ -281,18 +454,23 @@ def decode_telegram(telegram: bytes, *, options: DecodeOptions) -> Reading:
                 exponent = _exponent(name, unit, units)
             if exponent is None:
                 continue
-            number = number.strip()
-            whole, dot, frac = number.partition(".")
+            stripped = number.strip()
+            whole, dot, frac = stripped.partition(".")
             digits = whole + frac
             if (frac or not dot) and digits.isdigit() and digits.isascii() and len(digits) <= 18:
                 exponent -= len(frac)
                 raw = int(digits)
                 value = float(raw * _POW10[exponent]) if exponent >= 0 else raw / _POW10[-exponent]
+                if trace is not None:
+                    at = trace.offsets[index] + content_at
+                    _trace_number(trace, at, number, (name, exponent, power_factor))
             else:
-                parsed = parse_decimal(number)
+                parsed = parse_decimal(stripped)
                 if parsed is None:
                     continue
                 value = scale(parsed[0], exponent - parsed[1])
+                if trace is not None:
+                    trace.ok = False  # a number the template does not read
             if power_factor:
                 value = abs(value)
                 if value > 1.0:
@@ -300,17 +478,18 @@ def decode_telegram(telegram: bytes, *, options: DecodeOptions) -> Reading:
             values[name] = value
         elif kind is Kind.CLOCK:
             meter_time = parse_timestamp(content, country)
+            if trace is not None:
+                start = trace.offsets[index] + content_at
+                trace.clock = (start, start + len(content))
+                if content[:12].isascii() and content[:12].isdigit() and len(content) >= 12:
+                    trace.fields.append((start, start + 12))
         elif kind is Kind.METER_ID:
             meter_id = _identifier(content)
         elif kind is Kind.METER_TYPE:
             meter_type = content.strip() or meter_type
         else:
             list_version = content.strip() or None
-    for current, imported, exported in _PHASE_SIGNS:
-        amps = values.get(current)
-        export = values.get(exported)
-        if amps and export is not None and export > values.get(imported, 0.0):
-            values[current] = -amps
+    _signed_currents(values)
     if not values and meter_id is None:
         raise _malformed("no usable line")
     return Reading(
@@ -323,3 +502,16 @@ def decode_telegram(telegram: bytes, *, options: DecodeOptions) -> Reading:
         values=MappingProxyType(values),
         frame=telegram,
     )
+
+
+def _trace_number(trace: _Trace, content_at: int, number: str, step: tuple[str, int, bool]) -> None:
+    """Record where the digits of ``number`` (at ``content_at``) are, for ``step``.
+
+    ``step`` is (name, exponent with the decimals, power factor).
+    """
+    whole, dot, frac = number.strip().partition(".")
+    start = content_at + len(number) - len(number.lstrip())
+    middle = start + len(whole) + len(dot)
+    trace.fields.append((start, start + len(whole)))
+    trace.fields.append((middle, middle + len(frac)))
+    trace.steps.append((*step, start, len(whole) + len(frac)))
