@@ -1078,3 +1078,19 @@ async def test_unplug_flushes_pending_writes_before_closing() -> None:
         with contextlib.suppress(OSError):
             assert read_pty(fd) in (frames[0].data, b"")
         os.close(fd)
+
+
+@pytest.mark.usefixtures("socket_enabled")
+async def test_server_sends_nothing_after_until() -> None:
+    """``until`` bounds what a fast clock sends: the count no longer depends on machine load."""
+    start = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)
+    clock = FastClock(100_000, start=start)
+    meter = SimulatedMeter("kamstrup-4w-no", start=start, seed=1)
+    until = start + timedelta(seconds=60)
+    server = SimulatorServer(meter, clock, tcp=("127.0.0.1", 0), until=until)
+    async with server:
+        await clock.sleep(600)  # ten simulated minutes pass on the clock
+    assert meter.sent
+    assert all(frame.at <= until for frame in meter.sent)
+    # Kamstrup pushes at xx:xx:x0: 12:00:00 ... 12:01:00
+    assert len(meter.sent) == 7

@@ -19,7 +19,7 @@ import re
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -223,7 +223,8 @@ async def _simulate(args: argparse.Namespace) -> int:
         auth_key=args.auth_key,
         faults=plan,
     )
-    server = SimulatorServer(meter, clock, tcp=args.tcp, pty=args.pty or False)
+    until = None if args.duration is None else start + timedelta(seconds=args.duration)
+    server = SimulatorServer(meter, clock, tcp=args.tcp, pty=args.pty or False, until=until)
     try:
         await server.start()
     except OSError as err:

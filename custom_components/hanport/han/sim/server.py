@@ -29,6 +29,7 @@ import tempfile
 import termios
 import tty
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
@@ -108,6 +109,7 @@ class SimulatorServer:
         tcp: tuple[str, int] | str | None = None,
         pty: bool | str | os.PathLike[str] = False,
         pace: bool | None = None,
+        until: datetime | None = None,
     ) -> None:
         if tcp is None and not pty:
             raise ValueError("serve on tcp=..., pty=..., or both")
@@ -135,6 +137,8 @@ class SimulatorServer:
         self.bytes_dropped = 0
         self.connections = 0
         self.on_frame: Callable[[SentFrame], None] | None = None
+        self.until = until
+        """The meter time after which nothing more is sent (a fast clock overshoots otherwise)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -232,7 +236,10 @@ class SimulatorServer:
     # ------------------------------------------------------------------ running
 
     def _pump_now(self) -> list[SentFrame]:
-        frames = self.meter.advance_to(self.clock.now())
+        now = self.clock.now()
+        if self.until is not None and now > self.until:
+            now = self.until
+        frames = self.meter.advance_to(now)
         for frame in frames:
             if _LOGGER.isEnabledFor(logging.INFO):
                 _LOGGER.info("%s %s", self.meter.profile.key, describe(frame))
@@ -312,7 +319,10 @@ class SimulatorServer:
 
     async def _run(self) -> None:
         while True:
-            await self.clock.sleep_until(self.meter.next_due())
+            due = self.meter.next_due()
+            if self.until is not None and due > self.until:
+                return
+            await self.clock.sleep_until(due)
             self._pump_now()
 
     async def _writer(self) -> None:
