@@ -17,6 +17,9 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
 
 from custom_components.hanport.const import (
     CONF_CAPACITY_PEAKS,
@@ -142,3 +145,4 @@ async def test_peaks_and_steps_from_the_options_flow_reach_the_sensors(
     assert capacity(hass)["capacity_monthly"] == "2.5"
     assert value(hass, "capacity_peak_2") == "1.0"
     assert CONF_MAX_POWER not in entry.options
+    await async_wait_recording_done(hass)  # the recorder's thread idle before teardown
