@@ -15,9 +15,14 @@ Run ``scripts/bench`` (or ``../shared/tools/py314 scripts/bench``). Sections:
   goal is >= 20x; below it (or with ``--profile``) each stage is timed alone
   and a cProfile breakdown names the slow functions.
 
-More sections (Home Assistant figures) are added to ``SECTIONS``: a section is
-a function that takes the ``Bench`` context, prints its table and may put
-machine-readable figures in ``bench.results`` (written by ``--json``).
+* ``ha``, ``ha-policies``, ``ha-scale`` (``scripts/bench_ha.py``): hanport inside
+  a real Home Assistant core run in a child process (``scripts/bench_ha_host.py``):
+  CPU per list-1/2/3 frame end to end and the latency to the state write; state
+  writes and recorder rows per simulated day at each update policy; 1, 10 and 100
+  meters at real cadence with the CPU share of one core and memory.
+
+A section is a function that takes the ``Bench`` context, prints its table and may
+put machine-readable figures in ``bench.results`` (written by ``--json``).
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ from custom_components.hanport.han.simulator import (  # noqa: E402
     SimulatedMeter,
 )
 from custom_components.hanport.han.stream import MeterStream  # noqa: E402
+from scripts import bench_ha  # noqa: E402
 
 AMSHAN: Final = "amshan==2.1.1"
 SIDE_VENV: Final = ROOT / ".venv-bench"
@@ -86,6 +92,7 @@ class Bench:
     amshan: bool
     profile: bool
     results: dict[str, Any] = field(default_factory=dict)
+    args: argparse.Namespace = field(default_factory=argparse.Namespace)
 
 
 @dataclass(frozen=True)
@@ -534,6 +541,7 @@ def library_section(bench: Bench) -> None:
 
 SECTIONS: Final = (
     Section("library", "library: decode throughput (frames -> readings)", library_section),
+    *(Section(name, title, run) for name, title, run in bench_ha.SECTIONS),
 )
 
 
@@ -555,12 +563,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run only this section (repeatable)",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
+    bench_ha.add_arguments(parser)
     args = parser.parse_args(argv)
     bench = Bench(
         repeats=max(1, args.repeats),
         quick=args.quick,
         amshan=not args.no_amshan,
         profile=args.profile,
+        args=args,
     )
     print("hanport bench")
     print(machine_line())
