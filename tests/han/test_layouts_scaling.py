@@ -6,6 +6,7 @@ import pytest
 
 from custom_components.hanport.han import reading as r
 from custom_components.hanport.han import scaling
+from custom_components.hanport.han.layouts.obis_array import _QUICK, Collected
 from custom_components.hanport.han.scaling import Quantity, Scheme
 
 
@@ -104,3 +105,26 @@ def test_kamstrup_markets() -> None:
         q: v for q, v in se.items() if q is not Quantity.ENERGY
     }
     assert (no[Quantity.ENERGY], se[Quantity.ENERGY]) == (-2, -3)
+
+
+def test_collector_quick_divisions_are_scale_exactly() -> None:
+    """Collected.apply divides integers by a precomputed power of ten: the same float."""
+    raws = [0, 1, -1, 7, 2343, -32768, 65535, 2**31 - 1, 2**53 + 1, 2**63 - 1, -(2**64) + 3]
+    for scheme in Scheme:
+        assert _QUICK[scheme], scheme
+        for name in scaling.implicit_plan(scheme):
+            for raw in raws:
+                collected = Collected()
+                collected.pending[name] = raw
+                collected.apply(scheme)
+                exponent = scaling.implicit_exponent(scheme, name, raw)
+                assert exponent is not None
+                want = scaling.scale(raw, exponent)
+                if name.startswith("power_factor"):
+                    want = abs(want)
+                    if want > 1.0:
+                        assert name not in collected.values
+                        continue
+                got = collected.values[name]
+                assert got == want, (scheme, name, raw)
+                assert type(got) is float

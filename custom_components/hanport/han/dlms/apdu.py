@@ -88,11 +88,11 @@ def parse_data_notification(
             raise _malformed(f"{len(apdu) - end} bytes after the notification body")
         if not isinstance(body, (list, tuple)):
             raise _malformed("notification body is not a structure or array")
-    return Notification(
-        invoke_id=invoke_id,
-        timestamp=parse_datetime(raw) if raw is not None else None,
-        body=body,
-        system_title=system_title,
+    return Notification(  # invoke_id, timestamp, body, system_title (positional: faster)
+        invoke_id,
+        parse_datetime(raw) if raw is not None else None,
+        body,
+        system_title,
     )
 
 

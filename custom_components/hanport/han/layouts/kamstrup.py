@@ -89,13 +89,13 @@ def decode(
     collected.list_version = text(body[0])
     scheme = market_scheme(options, collected.meter_type, danish_list=collected.meter_number)
     collected.apply(scheme)
-    return Reading(
-        protocol=protocol,
-        manufacturer=KAMSTRUP,
-        meter_id=collected.meter_id,
-        meter_type=collected.meter_type,
-        list_version=collected.list_version,
-        meter_time=meter_time(collected, n),
-        values=MappingProxyType(collected.values),
-        frame=frame,
+    return Reading(  # positional (faster): the fields in declaration order
+        protocol,
+        KAMSTRUP,
+        collected.meter_id,
+        collected.meter_type,
+        collected.list_version,
+        meter_time(collected, n),
+        MappingProxyType(collected.values),
+        frame,
     )

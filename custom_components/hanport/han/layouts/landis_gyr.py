@@ -64,13 +64,13 @@ def decode(n: Notification, body: tuple[Data, ...], *, protocol: Protocol, frame
     for name, value in zip(_SLOTS, body, strict=False):
         collected.pending[name] = cast(int, value)  # matches() checked every slot
     collected.apply(Scheme.LANDIS_GYR_E450)
-    return Reading(
-        protocol=protocol,
-        manufacturer=LANDIS_GYR,
-        meter_id=text(body[_NUMBERS]),
-        meter_type=None,
-        list_version=None,
-        meter_time=n.timestamp,
-        values=MappingProxyType(collected.values),
-        frame=frame,
+    return Reading(  # positional (faster): the fields in declaration order
+        protocol,
+        LANDIS_GYR,
+        text(body[_NUMBERS]),
+        None,
+        None,
+        n.timestamp,
+        MappingProxyType(collected.values),
+        frame,
     )

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
 from types import MappingProxyType
-from typing import Final
+from typing import Final, cast
 
 from .. import cosem
 from ..dlms.axdr import DATE_TIME, Data, DateTimeField
@@ -123,28 +123,65 @@ _ENERGY_UNITS: Final = frozenset(
 )
 
 
+def _quick_divisors(scheme: Scheme) -> dict[str, int]:
+    """Names whose integer values ``apply`` may take as ``raw / divisor``.
+
+    That is exactly ``scaling.scale`` for an exponent <= 0 (one correctly rounded
+    division; ``raw / 1`` is ``float(raw)``), when the rule has no finer-resolution
+    threshold and the value needs no range check (not a power factor).
+    """
+    return {
+        name: POW10[-exponent]
+        for name, (exponent, threshold, _finer) in implicit_plan(scheme).items()
+        if exponent <= 0 and threshold is None and name not in _POWER_FACTORS
+    }
+
+
+_QUICK: Final = {scheme: _quick_divisors(scheme) for scheme in Scheme}
+
+
 def text(value: Data) -> str | None:
     """Return an identity string from a visible- or octet-string (or a meter number).
 
     Trailing/leading NUL padding (Embriq pads its meter id with 0x00) and spaces
     are stripped; an all-NUL or empty string is ``None``. Octet-strings that are
-    not printable ASCII become upper-case hex rather than mojibake.
+    not printable ASCII become upper-case hex rather than mojibake. Strings are
+    memoised (a meter repeats its ids in every list).
     """
-    if type(value) is bytes:
-        raw = value.strip(b"\x00 ")
-        if not raw:
-            return None
-        if raw.isascii():
-            decoded = raw.decode("ascii")
-            if decoded.isprintable():
-                return decoded
-        return raw.hex().upper()
-    if type(value) is str:
-        stripped = value.strip("\x00 ")
-        return stripped or None
-    if type(value) is int and value >= 0:
+    kind = type(value)
+    if kind is bytes or kind is str:
+        string = cast(bytes | str, value)
+        known = _TEXTS.get(string, _NO_TEXT)
+        if known is not _NO_TEXT:
+            return known
+        if kind is bytes:
+            found = _bytes_text(cast(bytes, string))
+        else:
+            found = cast(str, string).strip("\x00 ") or None
+        if len(_TEXTS) >= _TEXTS_MAX:
+            _TEXTS.clear()
+        _TEXTS[string] = found
+        return found
+    if kind is int and cast(int, value) >= 0:
         return str(value)  # Kamstrup DK meter number is a double-long-unsigned
     return None
+
+
+def _bytes_text(value: bytes) -> str | None:
+    raw = value.strip(b"\x00 ")
+    if not raw:
+        return None
+    if raw.isascii():
+        decoded = raw.decode("ascii")
+        if decoded.isprintable():
+            return decoded
+    return raw.hex().upper()
+
+
+_TEXTS: Final[dict[bytes | str, str | None]] = {}
+"""Memo for ``text`` (bytes and str never compare equal, so one dict holds both)."""
+_TEXTS_MAX: Final = 256
+_NO_TEXT: Final = "\x00"  # never a result: results are stripped of NUL
 
 
 def number(value: Data) -> int | float | None:
@@ -269,9 +306,13 @@ class Collected:
         A value the scheme has no resolution for is dropped, never guessed.
         """
         plan = implicit_plan(scheme)
+        quick = _QUICK[scheme]
         values = self.values
-        power_factors = _POWER_FACTORS
         for name, raw in self.pending.items():
+            divisor = quick.get(name)
+            if divisor is not None and type(raw) is int:
+                values[name] = raw / divisor  # the common case (see _QUICK)
+                continue
             rule = plan.get(name)
             if rule is None:
                 continue
@@ -280,7 +321,7 @@ class Collected:
                 exponent = finer
             # scaling.scale, inlined
             scaled = float(raw * POW10[exponent]) if exponent >= 0 else raw / POW10[-exponent]
-            if type(raw) is float or name in power_factors:
+            if type(raw) is float or name in _POWER_FACTORS:
                 self._store(name, scaled)  # range checks only where they can fail
             else:
                 values[name] = scaled
@@ -334,6 +375,7 @@ def collect_interleaved(items: tuple[Data, ...], start: int) -> Collected:
     no value after it, it is a trailing item (a 6-character meter number).
     """
     out = Collected()
+    take = out.take
     n = len(items)
     i = start
     while i < n:
@@ -346,10 +388,19 @@ def collect_interleaved(items: tuple[Data, ...], start: int) -> Collected:
                 break
             value = items[i]
             i += 1
-            su = scaler_unit(items[i]) if i < n else None
-            if su is not None:
+            su = items[i] if i < n else None
+            # scaler_unit, inlined: a checked pair, or None
+            if (
+                type(su) is tuple
+                and len(su) == 2
+                and type(su[0]) is int
+                and type(su[1]) is int
+                and -_MAX_SCALER <= su[0] <= _MAX_SCALER
+            ):
                 i += 1
-            out.take(code, value, su)
+            else:
+                su = None
+            take(code, value, su)  # type: ignore[arg-type]
         elif code is not None:
             out.loose.append(code)
     return out
@@ -409,15 +460,15 @@ def decode_tagged(
         raise FrameError(RejectReason.UNKNOWN_LAYOUT, "OBIS list with no known values")
     if when is None:
         when = meter_time(collected, n)
-    return Reading(
-        protocol=protocol,
-        manufacturer=maker_from_system_title(n.system_title),
-        meter_id=meter_id,
-        meter_type=collected.meter_type,
-        list_version=collected.list_version,
-        meter_time=when,
-        values=MappingProxyType(collected.values),
-        frame=frame,
+    return Reading(  # positional (faster): the fields in declaration order
+        protocol,
+        maker_from_system_title(n.system_title),
+        meter_id,
+        collected.meter_type,
+        collected.list_version,
+        when,
+        MappingProxyType(collected.values),
+        frame,
     )
 
 

@@ -345,15 +345,15 @@ class _Shape:
         _signed_currents(values)
         if not values and self.meter_id is None:
             raise _malformed("no usable line")
-        return Reading(
-            protocol=Protocol.P1,
-            manufacturer=self.manufacturer,
-            meter_id=self.meter_id,
-            meter_type=self.meter_type,
-            list_version=self.list_version,
-            meter_time=meter_time,
-            values=MappingProxyType(values),
-            frame=telegram,
+        return Reading(  # positional (faster): the fields in declaration order
+            Protocol.P1,
+            self.manufacturer,
+            self.meter_id,
+            self.meter_type,
+            self.list_version,
+            meter_time,
+            MappingProxyType(values),
+            telegram,
         )
 
 
@@ -492,15 +492,15 @@ def _decode_lines(telegram: bytes, country: str | None, trace: _Trace | None) ->
     _signed_currents(values)
     if not values and meter_id is None:
         raise _malformed("no usable line")
-    return Reading(
-        protocol=Protocol.P1,
-        manufacturer=manufacturer,
-        meter_id=meter_id,
-        meter_type=meter_type,
-        list_version=list_version,
-        meter_time=meter_time,
-        values=MappingProxyType(values),
-        frame=telegram,
+    return Reading(  # positional (faster): the fields in declaration order
+        Protocol.P1,
+        manufacturer,
+        meter_id,
+        meter_type,
+        list_version,
+        meter_time,
+        MappingProxyType(values),
+        telegram,
     )
 
 
