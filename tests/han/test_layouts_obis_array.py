@@ -318,3 +318,17 @@ def test_six_character_meter_number_round_trips_through_the_encoder() -> None:
     wire = encode_reading(sent, Layout.OBIS_ARRAY_AT, key=key)
     (got,) = MeterStream(DecodeOptions(key=key)).feed(wire)
     assert (got.meter_id, got.manufacturer, dict(got.values)) == ("123456", "Kaifa", values)
+
+
+def test_text_memo_is_bounded_and_keeps_bytes_str_and_numbers_apart() -> None:
+    obis_array._TEXTS.clear()
+    assert obis_array.text(b"6534") == "6534"
+    assert obis_array.text("6534") == "6534"
+    assert obis_array.text(b"\x01\x02") == "0102"
+    assert obis_array.text(1) == "1"
+    assert obis_array.text(True) is None  # True == 1, but numbers are never memoised
+    assert obis_array.text(b"\x00") is None
+    assert obis_array.text(b"\x00") is None  # a memoised None
+    for index in range(obis_array._TEXTS_MAX + 10):
+        assert obis_array.text(f"id{index}") == f"id{index}"
+        assert len(obis_array._TEXTS) <= obis_array._TEXTS_MAX
