@@ -179,8 +179,23 @@ class FrameReader:
                 size = len(buf)
                 if pos >= size:
                     return  # all taken (what the hunt below would find: nothing to keep)
-                if buf[pos] == _HDLC_LEAD and pos + 1 < size and buf[pos + 1] & 0xF0 == 0xA0:
-                    start = pos  # a frame right here: the earliest match of any pattern
+                # Shortcuts for a stream of HDLC frames, each what the hunt below finds:
+                # a frame right here is the earliest match of any pattern; a lone 7E
+                # (the last frame's closing flag) starts none (all patterns start
+                # otherwise), so the frame after it is, and at the end it waits.
+                lead = buf[pos]
+                if lead == _HDLC_LEAD and pos + 1 < size and buf[pos + 1] & 0xF0 == 0xA0:
+                    start = pos
+                elif lead == _HDLC_LEAD and pos + 1 == size:
+                    return
+                elif (
+                    lead == _HDLC_LEAD
+                    and pos + 2 < size
+                    and buf[pos + 1] == _HDLC_LEAD
+                    and buf[pos + 2] & 0xF0 == 0xA0
+                ):
+                    self._discard(pos, pos + 1)
+                    pos = start = pos + 1
                 else:
                     unlock = self._unlock_at - self._base
                     if self._all_re is not None and pos >= unlock:
