@@ -717,16 +717,16 @@ def _accounting_fields(current: Mapping[str, Any]) -> dict[Any, Any]:
 
 
 def _accounting_store(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    try:
-        steps = parse_step_limits(str(data[CONF_CAPACITY_STEPS]))
-    except ValueError:
-        return {}, {CONF_CAPACITY_STEPS: "invalid_capacity_steps"}
     max_power = data.get(CONF_MAX_POWER)
-    return {
+    values: dict[str, Any] = {
         CONF_CAPACITY_PEAKS: int(data[CONF_CAPACITY_PEAKS]),
-        CONF_CAPACITY_STEPS: list(steps),
         CONF_MAX_POWER: None if max_power is None else float(max_power),
-    }, {}
+    }
+    try:
+        values[CONF_CAPACITY_STEPS] = list(parse_step_limits(str(data[CONF_CAPACITY_STEPS])))
+    except ValueError:
+        return values, {CONF_CAPACITY_STEPS: "invalid_capacity_steps"}
+    return values, {}
 
 
 OPTION_SECTIONS: list[OptionsSection] = [
@@ -763,7 +763,7 @@ class HanportOptionsFlow(OptionsFlowWithReload):
                     errors.setdefault("base" if field == "base" else part.key, error)
             if not errors:
                 return self.async_create_entry(data=new)
-            current = {**current, **new}
+            current = {**entry.data, **new}  # nothing stored; the form shows the input
         schema = vol.Schema(
             {
                 vol.Required(part.key): section(

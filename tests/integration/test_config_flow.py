@@ -1421,6 +1421,22 @@ async def test_options_invalid_steps_then_recover(
     assert len(mock_setup_entry.mock_calls) == setups + 1  # one reload, after the fix
 
 
+async def test_options_cleared_field_stays_cleared_after_an_error(
+    hass: HomeAssistant, mock_setup_entry: AsyncMock
+) -> None:
+    """A fuse limit the user cleared is not put back when the form returns with an error."""
+    entry = await options_entry(hass, **{CONF_MAX_POWER: 20.0})
+    flow, result = await start_options(hass, entry)
+    assert section_suggested(result, "accounting") == {CONF_MAX_POWER: 20.0}
+    result = await flow.configure(options_input(steps="10, 5"))
+    assert result["errors"] == {"accounting": "invalid_capacity_steps"}
+    assert section_suggested(result, "accounting")[CONF_MAX_POWER] is None
+    assert entry.options == {CONF_MAX_POWER: 20.0}  # nothing stored meanwhile
+    result = await flow.configure(options_input(steps="5, 10"))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert CONF_MAX_POWER not in entry.options
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
