@@ -47,13 +47,13 @@ def test_too_many_step_limits() -> None:
 
 
 def test_parse_and_format_round_trip() -> None:
-    assert parse_step_limits("2, 5;10 15,20  25, 50, 75, 100") == DEFAULT_STEP_LIMITS_KW
-    assert parse_step_limits("2.5,5") == (2.5, 5.0)
+    assert parse_step_limits("2, 5;10 15, 20  25 ,50, 75, 100") == DEFAULT_STEP_LIMITS_KW
+    assert parse_step_limits("2.5, 5") == (2.5, 5.0)
     assert format_step_limits(DEFAULT_STEP_LIMITS_KW) == "2, 5, 10, 15, 20, 25, 50, 75, 100"
     assert parse_step_limits(format_step_limits([2.5, 7.25])) == (2.5, 7.25)
 
 
-@pytest.mark.parametrize("text", ["", "two, five", "5, 2"])
+@pytest.mark.parametrize("text", ["", "two, five", "5, 2", "2,5", "2,5, 10", "15,20"])
 def test_parse_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="step limits"):
         parse_step_limits(text)

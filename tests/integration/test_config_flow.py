@@ -1354,7 +1354,7 @@ async def test_options_accounting_store_and_reshow(hass: HomeAssistant) -> None:
     flow, result = await start_options(hass, entry)
     assert collapsed(result)["accounting"] is True
     result = await flow.configure(
-        options_input(ct=40, peaks=5, steps=" 3;6.5  10,15 ", max_power=250)
+        options_input(ct=40, peaks=5, steps=" 3;6.5  10, 15 ", max_power=250)
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options[CONF_CAPACITY_PEAKS] == 5
@@ -1383,6 +1383,7 @@ async def test_options_accounting_store_and_reshow(hass: HomeAssistant) -> None:
         "2, 2",  # not strictly rising
         "0, 5",  # not positive
         "2, five",  # not a number
+        "2,5, 10",  # a decimal comma: never read as the limits 2 and 5
         "2, inf",  # not finite
         "   ",  # none at all
         ", ".join(str(n) for n in range(1, 22)),  # more than 20

@@ -7,6 +7,7 @@ config entry's options and Home Assistant's time zone.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from typing import Final
@@ -77,11 +78,18 @@ def check_step_limits(limits: tuple[float, ...]) -> None:
         previous = limit
 
 
+_DIGIT_COMMA_DIGIT: Final = re.compile(r"\d,\d")
+
+
 def parse_step_limits(text: str) -> tuple[float, ...]:
     """Parse "2, 5, 10" (kW; comma, semicolon or space separated) for the options flow.
 
+    A comma between two digits ("2,5") is refused: Nordic users write decimals
+    with a comma, and reading it as two limits would silently change the tariff.
     Raises ValueError with a short reason when the text is not a valid list.
     """
+    if _DIGIT_COMMA_DIGIT.search(text):
+        raise ValueError("step limits: a comma between digits is ambiguous; write 2.5 or 2, 5")
     parts = [p for p in text.replace(";", " ").replace(",", " ").split() if p]
     try:
         limits = tuple(float(p) for p in parts)
