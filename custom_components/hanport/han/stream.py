@@ -119,7 +119,7 @@ class MeterStream:
             result = self._telegram(message.payload, Protocol.P1, message.frame)
         else:
             payload = message.payload
-            apdu = payload[3:] if payload[:3] == LLC else payload
+            apdu = payload[3:] if payload.startswith(LLC) else payload
             result = self._apdu(apdu, message.protocol, message.frame)
         if isinstance(result, Reading):
             self.counters.frames_ok += 1
