@@ -11,9 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from custom_components.hanport.han.errors import FrameError, RejectReason
+from custom_components.hanport.han.framing import build_p1_telegram
 from custom_components.hanport.han.layouts import decode_telegram, p1
 from custom_components.hanport.han.options import DecodeOptions
 from custom_components.hanport.han.reading import ListKind, Protocol, Reading
+from custom_components.hanport.han.stream import MeterStream
 
 UTC1 = timezone(timedelta(hours=1))
 
@@ -438,20 +440,21 @@ KW_LINES = (
 def _loop(raw: bytes, country: str | None) -> Reading | str:
     """The line loop alone (no template): the reference the templates must equal."""
     try:
-        return p1._decode_lines(raw, country, None)
-    except FrameError as err:
-        return err.detail
-
-
-def _templated(raw: bytes, country: str | None) -> Reading | str:
-    try:
         return decode(raw, country)
     except FrameError as err:
         return err.detail
 
 
-def _agree(raw: bytes, country: str | None) -> None:
-    got, want = _templated(raw, country), _loop(raw, country)
+def _shaped(raw: bytes, country: str | None, shapes: p1.TelegramShapes) -> Reading:
+    return decode_telegram(raw, options=DecodeOptions(country=country), shapes=shapes)
+
+
+def _agree(raw: bytes, country: str | None, shapes: p1.TelegramShapes) -> None:
+    try:
+        got: Reading | str = _shaped(raw, country, shapes)
+    except FrameError as err:
+        got = err.detail
+    want = _loop(raw, country)
     assert got == want, raw
     if isinstance(got, Reading) and isinstance(want, Reading):
         assert list(got.values.items()) == list(want.values.items())  # order too
@@ -460,44 +463,41 @@ def _agree(raw: bytes, country: str | None) -> None:
 
 
 def test_a_repeated_telegram_is_read_from_its_template() -> None:
-    p1._SHAPES.clear()
+    shapes = p1.TelegramShapes()
     raw = telegram("KAM5", *KW_LINES)
-    first = decode(raw, "SE")
-    assert p1._SHAPES[len(raw)] is p1._SEEN
-    assert decode(raw, "SE") == first  # the template is made (and checked) here
-    shape = p1._SHAPES[len(raw)]
+    first = _shaped(raw, "SE", shapes)
+    assert shapes._shapes[len(raw)] is p1._SEEN
+    assert _shaped(raw, "SE", shapes) == first  # the template is made (and checked) here
+    shape = shapes._shapes[len(raw)]
     assert isinstance(shape, p1._Shape)
     other = raw.replace(b"0002.345*kW", b"0009.999*kW").replace(b"240715134502", b"240715134512")
-    reading = decode(other, "SE")
+    reading = _shaped(other, "SE", shapes)
     assert shape.hits == 1
     assert reading.values["active_power_import"] == 9999.0
     assert reading.meter_time == datetime(2024, 7, 15, 13, 45, 12, tzinfo=UTC1)
-    assert decode(other, None).meter_time == datetime(2024, 7, 15, 13, 45, 12)  # per call
+    assert _shaped(other, None, shapes).meter_time == datetime(2024, 7, 15, 13, 45, 12)
+    assert shape.hits == 2  # the country is applied per call
     assert reading.values["power_factor"] == 0.95
     assert reading.meter_id == "E0036005"
     assert reading.list_version == "50"
-    _agree(other, "SE")
+    _agree(other, "SE", shapes)
+    shapes.clear()
+    assert not shapes._shapes
 
 
 def test_template_power_factor_above_one_and_signs() -> None:
-    p1._SHAPES.clear()
+    shapes = p1.TelegramShapes()
     raw = telegram("KAM5", *KW_LINES)
     for _ in range(3):
-        decode(raw, "SE")
-    for variant in (
-        raw.replace(b"(0.950)", b"(1.950)"),  # not a power factor: dropped
-        raw.replace(b"1-0:22.7.0(0000.000", b"1-0:22.7.0(0009.000"),  # exporting: current < 0
-        raw.replace(b"(0.950)", b"(0.000)").replace(b"(006.6*A)", b"(000.0*A)"),
-    ):
-        assert isinstance(p1._SHAPES[len(raw)], p1._Shape)
-        _agree(variant, "DK")
-    assert "power_factor" not in decode(raw.replace(b"(0.950)", b"(1.950)"), "SE").values
-    assert (
-        decode(raw.replace(b"1-0:22.7.0(0000.000", b"1-0:22.7.0(0009.000"), "SE").values[
-            "current_l1"
-        ]
-        == -6.6
-    )
+        _shaped(raw, "SE", shapes)
+    no_factor = raw.replace(b"(0.950)", b"(1.950)")  # not a power factor: dropped
+    exporting = raw.replace(b"1-0:22.7.0(0000.000", b"1-0:22.7.0(0009.000")  # current < 0
+    for variant in (no_factor, exporting, raw.replace(b"(006.6*A)", b"(000.0*A)")):
+        assert isinstance(shapes._shapes[len(raw)], p1._Shape)
+        _agree(variant, "DK", shapes)
+    assert "power_factor" not in _shaped(no_factor, "SE", shapes).values
+    assert _shaped(exporting, "SE", shapes).values["current_l1"] == -6.6
+    assert shapes._shapes[len(raw)].hits == 6  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -509,31 +509,44 @@ def test_template_power_factor_above_one_and_signs() -> None:
     ],
 )
 def test_no_template_for_lines_it_cannot_read(odd_line: str) -> None:
-    p1._SHAPES.clear()
+    shapes = p1.TelegramShapes()
     raw = telegram("KAM5", *KW_LINES, odd_line)
     for _ in range(4):
-        _agree(raw, "SE")
-    assert p1._SHAPES[len(raw)] is p1._OFF
+        _agree(raw, "SE", shapes)
+    assert shapes._shapes[len(raw)] is p1._OFF
 
 
 def test_a_template_that_never_fits_again_is_given_up_and_the_memo_is_bounded() -> None:
-    p1._SHAPES.clear()
+    shapes = p1.TelegramShapes()
     raw = telegram("KAM5", *KW_LINES)
-    decode(raw, "SE")
-    decode(raw, "SE")
+    _shaped(raw, "SE", shapes)
+    _shaped(raw, "SE", shapes)
     moved = raw.replace(b"1-0:1.7.0", b"1-0:2.7.0").replace(b"1-0:2.7.0(0000", b"1-0:1.7.0(0000")
-    _agree(moved, "SE")  # same length, other layout: the fresh template never fitted
-    assert p1._SHAPES[len(raw)] is p1._OFF
-    _agree(raw, "SE")
+    _agree(moved, "SE", shapes)  # same length, other layout: the fresh template never fitted
+    assert shapes._shapes[len(raw)] is p1._OFF
+    _agree(raw, "SE", shapes)
     # a template that served is remade for the new layout
-    p1._SHAPES.clear()
+    shapes = p1.TelegramShapes()
     for _ in range(3):
-        decode(raw, "SE")
-    _agree(moved, "SE")
-    assert isinstance(p1._SHAPES[len(raw)], p1._Shape)
+        _shaped(raw, "SE", shapes)
+    _agree(moved, "SE", shapes)
+    assert isinstance(shapes._shapes[len(raw)], p1._Shape)
     for size in range(2 * p1._SHAPES_MAX):
-        decode(telegram("KAM5", *KW_LINES, "x" * size), "SE")
-        assert len(p1._SHAPES) <= p1._SHAPES_MAX
+        _shaped(telegram("KAM5", *KW_LINES, "x" * size), "SE", shapes)
+        assert len(shapes._shapes) <= p1._SHAPES_MAX
+
+
+def test_two_meters_keep_their_own_templates() -> None:
+    """Two streams with telegrams of one length and other meter ids: no refits, no give-up."""
+    raws = [telegram("KAM5", *KW_LINES, f"0-0:96.1.1({meter})") for meter in ("AAAA", "BBBB")]
+    streams = [p1.TelegramShapes(), p1.TelegramShapes()]
+    for _ in range(4):
+        for raw, shapes in zip(raws, streams, strict=True):
+            _agree(raw, "SE", shapes)
+    for raw, shapes in zip(raws, streams, strict=True):
+        shape = shapes._shapes[len(raw)]
+        assert isinstance(shape, p1._Shape)
+        assert shape.hits == 2
 
 
 @given(seed=st.integers(0, 2**32), country=st.sampled_from([None, "SE", "FI"]))
@@ -541,12 +554,12 @@ def test_a_template_that_never_fits_again_is_given_up_and_the_memo_is_bounded() 
 def test_templates_equal_the_line_loop_for_any_change(seed: int, country: str | None) -> None:
     """Digits changed (template read) or any byte changed (fall back): the same reading."""
     rng = random.Random(seed)
-    p1._SHAPES.clear()
+    shapes = p1.TelegramShapes()
     lines = list(KW_LINES)
     rng.shuffle(lines)
     raw = telegram(rng.choice(["KAM5", "LGF5E360", "ELL5\\253833635_A"]), *lines)
     for _ in range(2):
-        _agree(raw, country)
+        _agree(raw, country, shapes)
     digits = [i for i, byte in enumerate(raw) if 0x30 <= byte <= 0x39]
     for _ in range(25):
         changed = bytearray(raw)
@@ -555,17 +568,29 @@ def test_templates_equal_the_line_loop_for_any_change(seed: int, country: str | 
                 changed[index] = rng.randrange(0x30, 0x3A)
         else:
             changed[rng.randrange(len(raw))] = rng.choice(b"0123456789.()*\r\n -!:\x85a")
-        _agree(bytes(changed), country)
-        _agree(raw, country)
+        _agree(bytes(changed), country, shapes)
+        _agree(raw, country, shapes)
 
 
 def test_template_with_nothing_usable_left_is_malformed_like_the_loop() -> None:
-    p1._SHAPES.clear()
+    shapes = p1.TelegramShapes()
     raw = telegram("KAM5", "1-0:13.7.0(0.950)")
     for _ in range(3):
-        decode(raw)
-    assert isinstance(p1._SHAPES[len(raw)], p1._Shape)
+        _shaped(raw, None, shapes)
+    assert isinstance(shapes._shapes[len(raw)], p1._Shape)
     with pytest.raises(FrameError) as err:
-        decode(raw.replace(b"(0.950)", b"(1.950)"))
+        _shaped(raw.replace(b"(0.950)", b"(1.950)"), None, shapes)
     assert err.value.reason is RejectReason.P1_MALFORMED
-    _agree(raw.replace(b"(0.950)", b"(1.950)"), None)
+    _agree(raw.replace(b"(0.950)", b"(1.950)"), None, shapes)
+
+
+def test_the_stream_reads_p1_through_its_own_templates() -> None:
+    stream = MeterStream(DecodeOptions(country="SE"))
+    powers = [f"1-0:1.7.0(000{n}.345*kW)" for n in range(5)]
+    frames = [build_p1_telegram("KAM5", [*KW_LINES[:2], power]) for power in powers]
+    readings = [r for frame in frames for r in stream.feed(frame)]
+    got = [r.values["active_power_import"] for r in readings]
+    assert got == [345.0 + 1000 * n for n in range(5)]
+    shape = stream._telegram_shapes._shapes[len(frames[0])]
+    assert isinstance(shape, p1._Shape)
+    assert shape.hits == 3

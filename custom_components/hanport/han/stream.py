@@ -18,7 +18,7 @@ from .dlms.apdu import ApduDecoder
 from .errors import FrameError, Rejected, RejectReason
 from .framing import LLC, FrameReader, Message, StreamCounters
 from .layouts import decode_notification
-from .layouts.p1 import decode_telegram
+from .layouts.p1 import TelegramShapes, decode_telegram
 from .options import DecodeOptions
 from .reading import Protocol, Reading
 
@@ -67,6 +67,7 @@ class MeterStream:
         self.last_frames: deque[bytes] = deque(maxlen=LAST_FRAMES)
         self._on_reject = on_reject
         self._decoder = ApduDecoder(self.options)
+        self._telegram_shapes = TelegramShapes()
         self._block_frames: list[bytes] = []
         self._block_size = 0
         self._feeding = False
@@ -178,7 +179,7 @@ class MeterStream:
     def _telegram(self, telegram: bytes, protocol: Protocol, frame: bytes) -> Reading | None:
         """P1 telegram (CRC already checked) -> reading."""
         try:
-            reading = decode_telegram(telegram, options=self.options)
+            reading = decode_telegram(telegram, options=self.options, shapes=self._telegram_shapes)
         except FrameError as err:
             self._reject(err.reason, err.detail, frame)
             return None

@@ -358,45 +358,69 @@ class _Shape:
 
 
 _NOT_DIGIT: Final = bytes(0 if 0x30 <= byte <= 0x39 else 0xFF for byte in range(256))
-_SHAPES: Final[dict[int, _Shape | object]] = {}
-"""Telegram length -> its template (module-wide: a telegram carries its meter's shape)."""
 _SHAPES_MAX: Final = 8
 _SEEN: Final = object()
 _OFF: Final = object()
 
 
-def decode_telegram(telegram: bytes, *, options: DecodeOptions) -> Reading:
+class TelegramShapes:
+    """One meter's telegram templates (``_Shape``), keyed by telegram length.
+
+    Made the second time a length is seen, given up for a length whose template
+    never fits a later telegram, at most ``_SHAPES_MAX`` lengths. ``MeterStream``
+    keeps one per stream, so meters never share (or fight over) templates.
+    """
+
+    __slots__ = ("_shapes",)
+
+    def __init__(self) -> None:
+        self._shapes: dict[int, _Shape | object] = {}
+
+    def clear(self) -> None:
+        """Forget every template."""
+        self._shapes.clear()
+
+    def decode(self, telegram: bytes, country: str | None) -> Reading:
+        """Return what the line loop gives for ``telegram``, from a template when one fits."""
+        shapes = self._shapes
+        size = len(telegram)
+        shape = shapes.get(size)
+        if type(shape) is _Shape:
+            if shape.fits(telegram):
+                shape.hits += 1
+                return shape.reading(telegram, country)
+            if not shape.hits:
+                shapes[size] = _OFF
+                return _decode_lines(telegram, country, None)
+        elif shape is _OFF:
+            return _decode_lines(telegram, country, None)
+        elif shape is None:
+            if len(shapes) >= _SHAPES_MAX:
+                shapes.clear()
+            shapes[size] = _SEEN
+            return _decode_lines(telegram, country, None)
+        # seen once before, or a template that served and now met another layout
+        trace = _Trace(telegram.decode("latin-1"))
+        reading = _decode_lines(telegram, country, trace)
+        made = _make_shape(telegram, trace, reading, country)
+        shapes[size] = _OFF if made is None else made
+        return reading
+
+
+def decode_telegram(
+    telegram: bytes, *, options: DecodeOptions, shapes: TelegramShapes | None = None
+) -> Reading:
     """Decode one P1 telegram (``/`` ... ``!CRC``, CRC already checked).
 
     Raises ``FrameError(P1_MALFORMED)`` when there is no ident line or nothing
-    usable (no value and no meter id) in it. A telegram laid out like one seen
-    before (``_Shape``) is read from its template: the same result, faster.
-    Templates are keyed by length, made the second time a length is seen and
-    given up for a length whose template never fits a later telegram.
+    usable (no value and no meter id) in it. With ``shapes`` (one per meter), a
+    telegram laid out like one seen before is read from its template
+    (``_Shape``): the same result, faster.
     """
     country = options.country.upper() if options.country is not None else None
-    size = len(telegram)
-    shape = _SHAPES.get(size)
-    if type(shape) is _Shape:
-        if shape.fits(telegram):
-            shape.hits += 1
-            return shape.reading(telegram, country)
-        if not shape.hits:
-            _SHAPES[size] = _OFF
-            return _decode_lines(telegram, country, None)
-    elif shape is _OFF:
+    if shapes is None:
         return _decode_lines(telegram, country, None)
-    elif shape is None:
-        if len(_SHAPES) >= _SHAPES_MAX:
-            _SHAPES.clear()
-        _SHAPES[size] = _SEEN
-        return _decode_lines(telegram, country, None)
-    # seen once before, or a template that served and now met another layout
-    trace = _Trace(telegram.decode("latin-1"))
-    reading = _decode_lines(telegram, country, trace)
-    made = _make_shape(telegram, trace, reading, country)
-    _SHAPES[size] = _OFF if made is None else made
-    return reading
+    return shapes.decode(telegram, country)
 
 
 def _make_shape(
