@@ -30,7 +30,6 @@ from tests.fuzzing import (
     CLEAN,
     F_BARE_INSIDE,
     F_CHECKSUM,
-    F_FRAME_MIXED,
     F_ILL_FORMED,
     F_LOST,
     F_MEMORY,
@@ -60,9 +59,7 @@ SHORT_COUNT = 2500
 SHORT_SEED = 20260101
 
 KNOWN = {
-    F_BARE_INSIDE: "test_cold_stream_damaged_mbus_frame_gives_no_wrong_reading, "
-    "test_cold_stream_damaged_hdlc_format_gives_no_wrong_reading",
-    F_FRAME_MIXED: "test_reading_frame_leaves_out_an_abandoned_block_transfer",
+    F_BARE_INSIDE: "test_cold_stream_damaged_hdlc_format_gives_no_wrong_reading",
 }
 """Open library bugs the short run may hit: category -> the xfail reproducer(s)."""
 
@@ -384,13 +381,6 @@ def test_warm_stream_refuses_the_damaged_frames() -> None:
     assert _feed(HDLC_CLEAN, HDLC_DAMAGED, IDLE) == [clean]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="framing/mbus.py + framing/__init__.py: an M-Bus candidate refused for its stop "
-    "byte (or L) is not evidence (Bad.evidence False), so a cold stream hunts the APDU "
-    "inside it as a bare APDU: one repeated 5-byte slice gives active_power_export "
-    "1234 W (sent 0), voltage_l1 350 V, current_l1 0.078 A",
-)
 def test_cold_stream_damaged_mbus_frame_gives_no_wrong_reading() -> None:
     """Expected: nothing (the frame is damaged); got: a reading with shifted values."""
     assert _feed(MBUS_REPEATED, IDLE) == []
@@ -408,12 +398,6 @@ def test_cold_stream_damaged_hdlc_format_gives_no_wrong_reading() -> None:
     assert _feed(HDLC_DAMAGED, IDLE) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stream.py: _block_frames of an abandoned general-block-transfer are not "
-    "dropped when a non-block APDU decodes, so Reading.frame starts with the old block "
-    "frame (even an HDLC frame before an M-Bus reading's frames)",
-)
 def test_reading_frame_leaves_out_an_abandoned_block_transfer() -> None:
     """Expected: frame == the second frame only; got: block frame + second frame."""
     apdu = bytes.fromhex("0f40000000000101020309060100010700ff0600004bf302020f00161b")

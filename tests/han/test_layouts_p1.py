@@ -594,3 +594,16 @@ def test_the_stream_reads_p1_through_its_own_templates() -> None:
     shape = stream._telegram_shapes._shapes[len(frames[0])]
     assert isinstance(shape, p1._Shape)
     assert shape.hits == 3
+
+
+def test_template_with_a_clock_that_is_not_a_time() -> None:
+    shapes = p1.TelegramShapes()
+    raw = telegram("KAM5", "0-0:1.0.0(2303270642)", "1-0:1.7.0(0001.000*kW)")
+    for _ in range(3):
+        _agree(raw, "SE", shapes)
+    shape = shapes._shapes[len(raw)]
+    assert isinstance(shape, p1._Shape)
+    assert shape.hits == 1
+    assert _shaped(raw.replace(b"0001.000", b"0002.000"), "SE", shapes).meter_time is None
+    assert _shaped(raw.replace(b"2303270642", b"2303270643"), "SE", shapes).meter_time is None
+    assert shape.hits == 2  # the clock's digits are fixed bytes here: the second one refits

@@ -644,3 +644,15 @@ def test_frame_without_info_is_ignored() -> None:
     assert stream.feed(build_hdlc_frame(b"", control=0x11)) == []
     assert rejects == []
     assert stream.protocol is Protocol.HDLC
+
+
+def test_a_plain_apdu_inside_a_block_transfer_keeps_its_own_frame() -> None:
+    """Reading.frame: a plain APDU between blocks is its own; the transfer gets all its blocks."""
+    apdu = _info(_aidon_frames()[0])[3:]
+    blocks = encode_block_transfer(apdu, block_size=len(apdu) // 2 + 1)
+    assert len(blocks) == 2
+    first, second = (build_hdlc_frame(LLC + block) for block in blocks)
+    plain = build_hdlc_frame(LLC + apdu)
+    readings = MeterStream().feed(first + plain + second)
+    assert [r.frame for r in readings] == [plain, first + second]
+    assert readings[0].values == readings[1].values

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Final
 
-from .dlms.apdu import ApduDecoder
+from .dlms.apdu import GENERAL_BLOCK_TRANSFER, ApduDecoder
 from .errors import FrameError, Rejected, RejectReason
 from .framing import LLC, FrameReader, Message, StreamCounters
 from .layouts import decode_notification
@@ -160,7 +160,9 @@ class MeterStream:
             if self._block_size <= MAX_BLOCK_FRAMES:
                 self._block_frames.append(frame)
             return _PENDING
-        if self._block_frames:
+        if self._block_frames and apdu[0] == GENERAL_BLOCK_TRANSFER:
+            # the last block: the reading came from all of them (a plain APDU in
+            # between is its own frame; the transfer it interrupted stays pending)
             frame = b"".join(self._block_frames) + frame
             self._drop_blocks()
         if notification.telegram is not None:

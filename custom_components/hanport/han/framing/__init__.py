@@ -13,9 +13,10 @@ capped at 4 KiB).
 Bare APDUs carry no checksum. They are hunted only while no checksummed frame
 (or a header whose checksum held) has been seen in the last ``LOCK_WINDOW``
 bytes, so the inside of a corrupted HDLC frame is never taken for a bare APDU.
-Nor is the inside of a frame whose header failed its check: an APDU that starts
-where that header put the info field, or ends where it put the FCS, is skipped
-(with a frame end after it, ``parse_bare_apdu`` refuses it too).
+Nor is the inside of a refused HDLC or M-Bus frame: an APDU that starts where
+that frame's header put the info field (the data), or ends where it put the FCS
+(the CS), is skipped (with a frame end after it, ``parse_bare_apdu`` refuses it
+too).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from .hdlc import (
     parse_hdlc,
     whole_frame,
 )
-from .mbus import MbusFrame, MbusReassembler, build_mbus_frames, parse_mbus
+from .mbus import MbusFrame, MbusReassembler, build_mbus_frames, claimed_data, parse_mbus
 from .p1 import MAX_TELEGRAM, build_p1_telegram, parse_p1
 
 __all__ = [
@@ -138,9 +139,9 @@ class FrameReader:
         self._free_end = 0  # stream offset up to which bytes are a frame's trailer
         self._unlock_at = 0  # stream offset from which bare APDUs may be hunted
         self._refused_end = -1  # stream offset where the last refused bare APDU ended
-        # where the last rejected HDLC header said its info field starts and its FCS sits
+        # where the last refused HDLC or M-Bus frame said its APDU starts and ends
         self._damaged_info = -1
-        self._damaged_fcs = -1
+        self._damaged_end = -1
         self._hdlc = HdlcReassembler()
         self._mbus = MbusReassembler()
 
@@ -280,8 +281,8 @@ class FrameReader:
             end = self._base + found.end
             if end == self._refused_end:
                 return False  # the tail of an APDU just refused (it without its LLC)
-            if self._base + start == self._damaged_info or end == self._damaged_fcs:
-                # exactly the info field of a frame whose header failed: not bare
+            if self._base + start == self._damaged_info or end == self._damaged_end:
+                # exactly the info field or data of a refused frame: not bare
                 self._refused_end = end
                 return False
             verdict = self._apdu_check(item)
@@ -302,7 +303,11 @@ class FrameReader:
         if lead == _HDLC_LEAD:
             info, fcs = claimed_info(self._buf, start)
             self._damaged_info = self._base + info if info >= 0 else -1
-            self._damaged_fcs = self._base + fcs if fcs >= 0 else -1
+            self._damaged_end = self._base + fcs if fcs >= 0 else -1
+        elif lead == _MBUS_LEAD:
+            data, checksum = claimed_data(self._buf, start)
+            self._damaged_info = self._base + data
+            self._damaged_end = self._base + checksum
         if bad.evidence:
             self._lock(start)
             if lead == _HDLC_LEAD:

@@ -79,6 +79,18 @@ def parse_mbus(buf: bytes | bytearray, start: int) -> Found[MbusFrame] | Bad | S
     return Found(MbusFrame(raw, c, a, ci, stsap, dtsap, body[HEADER:]), end)
 
 
+def claimed_data(buf: bytes | bytearray, start: int) -> tuple[int, int]:
+    """Where the frame at ``buf[start]`` says its data starts and ends (the CS's index).
+
+    Read from the L field alone, whether or not the frame passed its checks: the
+    reader uses it to recognise the APDU inside a frame that was refused.
+    """
+    count = buf[start + 1]
+    if count < HEADER:
+        count += 0x100
+    return start + 4 + HEADER, start + 4 + count
+
+
 class MbusReassembler:
     """Joins segments by CI: numbered from 0, FIN on the last; a gap drops the message."""
 
