@@ -159,6 +159,7 @@ PENDING_HORIZON: Final = timedelta(minutes=15)
 RX_KEEP: Final = 1 << 16
 SETTLE_SPINS: Final = 300
 """Loop turns to wait for bytes that should arrive (a pty hands them over asynchronously)."""
+QUIET_LOGGERS: Final = ("custom_components.hanport.han.sim", "sqlalchemy.engine", "asyncio")
 EXAMPLES: Final = 12
 LATE_LIMIT: Final = 60.0
 """Seconds: a value delivered this recently but no longer the newest was published *late*
@@ -281,6 +282,20 @@ def state_number(key: str, state: str) -> float | None:
         return float(state)
     except ValueError:
         return None
+
+
+@contextlib.contextmanager
+def _quiet(names: tuple[str, ...]) -> Iterator[None]:
+    """Raise these loggers to WARNING for the run (a line per frame would dominate it)."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _sleep_task(seconds: float) -> asyncio.Future[None]:
@@ -553,13 +568,11 @@ class SoakLeg:
         hass = self.hass
         await hass.config.async_set_time_zone(str(self.zone))
         hass.loop.set_debug(False)  # asyncio's debug mode keeps a traceback per future
-        for name in ("custom_components.hanport.han.sim", "sqlalchemy.engine", "asyncio"):
-            logging.getLogger(name).setLevel(logging.WARNING)
         self.freezer.move_to(self.config.start)
         if self.config.trace_memory:
             tracemalloc.start()
         wall = _wall()
-        with self._patches():
+        with self._patches(), _quiet(QUIET_LOGGERS):
             transport: dict[str, Any] = (
                 {"tcp": ("127.0.0.1", 0)} if self.config.transport == TCP else {"pty": True}
             )
