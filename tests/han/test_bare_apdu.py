@@ -142,3 +142,13 @@ def test_repair_preconditions() -> None:
     assert _repair(b"\x7e\x50\x10" + bytes(20), 0) is NOT_A_FRAME
     assert _repair(b"\x7e\xa0\x05" + bytes(20), 0) is NOT_A_FRAME
     assert _repair(b"\x7e\xa0\x10" + bytes(20), 0) is NOT_A_FRAME  # nothing to delete
+
+
+def test_a_block_that_is_not_the_last_waits_for_what_follows_it() -> None:
+    """More blocks come after it anyway, so its frame-end check never costs latency."""
+    block = LLC + b"\xe0\x00\x00\x01\x00\x00\x03\x01\x02\x03"
+    assert parse_bare_apdu(block, 0) is None
+    assert isinstance(parse_bare_apdu(block + LLC, 0), Found)
+    assert parse_bare_apdu(block + b"\x12\x34\x7e", 0) is NOT_A_FRAME
+    last = LLC + b"\xe0\x80\x00\x02\x00\x00\x03\x01\x02\x03"
+    assert isinstance(parse_bare_apdu(last, 0), Found)

@@ -407,14 +407,6 @@ def test_reading_frame_leaves_out_an_abandoned_block_transfer() -> None:
     assert reading.frame == second
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="framing/apdu.py + stream.py: a bare APDU ending where a read ends is taken at "
-    "once (by design, for the last push before a pause); for a non-last "
-    "general-block-transfer block that costs the frame-end check, so a block cut out of "
-    "a frame whose header failed is stored and joined with the next HDLC frame's block: "
-    "the reading says HDLC but block 1 was covered by no checksum (fed whole: nothing)",
-)
 def test_block_from_a_damaged_frame_is_not_joined_at_a_read_boundary() -> None:
     """Expected: what the same bytes give fed whole (nothing); got: an HDLC reading."""
     apdu = bytes.fromhex("0f40000000000101020309060100010700ff0600004bf302020f00161b")

@@ -23,6 +23,7 @@ MAX_DEPTH: Final = 16
 _NOTIFICATION: Final = 0x0F
 _CIPHERED: Final = frozenset({0xDB, 0xDC})
 _BLOCK_TRANSFER: Final = 0xE0
+_LAST_BLOCK: Final = 0x80
 _SYSTEM_TITLE: Final = 8
 _FIXED_SIZES: Final = {
     0x03: 1,  # boolean
@@ -180,7 +181,8 @@ def parse_bare_apdu(buf: bytes | bytearray, start: int) -> Found[bytes] | Skip |
     missed; it is not a bare APDU. Once a byte after the APDU has arrived, the
     answer waits for the few that decide this (so it does not depend on where a
     read happened to end); an APDU that ends exactly where the received bytes end
-    is taken at once (a lone capture, or the last push before a pause).
+    is taken at once (a lone capture, or the last push before a pause), except a
+    general-block-transfer block that is not the last: more comes after it anyway.
     """
     cursor = _Cursor(buf, start)
     try:
@@ -203,7 +205,10 @@ def parse_bare_apdu(buf: bytes | bytearray, start: int) -> Found[bytes] | Skip |
         elif cursor.pos - start == 1:
             return NOT_A_FRAME  # a block transfer is taken only after the LLC
         elif tag == _BLOCK_TRANSFER:
+            last_block = buf[cursor.pos] & _LAST_BLOCK if cursor.pos < cursor.size else 0
             _block_transfer(cursor)
+            if not last_block and cursor.pos == cursor.size:
+                return None  # more blocks follow anyway: wait for the bytes after it
         else:
             return NOT_A_FRAME
     except _NeedMoreError:
