@@ -14,7 +14,10 @@ are served over loopback TCP from this process, so their CPU is never counted.
   (``time.monotonic_ns`` there: both CLOCK_MONOTONIC), median and 99th percentile. A
   write that leaves the value unchanged fires ``state_reported`` instead of
   ``state_changed``; both count as "the state was written". Over the goals (or with
-  ``--profile``) a cProfile of the event loop during list-2 frames names the costs.
+  ``--profile``) a cProfile over list-2 frames names the costs; it runs in a second core
+  without the recorder, because cProfile (on ``sys.monitoring`` since Python 3.12)
+  follows every thread and charges a thread's wait for the GIL to the function it
+  waits in, so the recorder's busy thread would make the loop's functions look slow.
 * ``ha-policies``: one entry per update policy, identical simulated meters (same seed),
   over a simulated day on a manual clock with the core's clocks warped along (timers,
   wall clock), so window flushes and the accounting's minute ticks happen as in a day.
@@ -307,32 +310,47 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
+@dataclass
+class Timing:
+    """What the core wrote for a batch of frames, and when."""
+
+    to_power: list[float]
+    """Per frame: ms from the write of its last byte to the power entity's state write."""
+    to_last: list[float]
+    """Per frame: ms to the frame's last state write."""
+    missed: int
+    """Frames after which the power entity was not written."""
+    writes: int
+    """State writes of the entry's entities (changed + reported)."""
+    rows: int
+    """Of which state changes (a recorder row each)."""
+
+
 def latencies(
-    sent: Sequence[int], events: Sequence[tuple[int, str]], power: str | None
-) -> tuple[list[float], list[float], int]:
-    """Per frame: ms to the power entity's write, ms to the frame's last write; misses."""
+    sent: Sequence[int], events: Sequence[tuple[int, str, bool]], power: str | None
+) -> Timing:
+    """Match the core's state writes to the frames sent (each write before the next frame)."""
     ordered = sorted(events)
-    to_power: list[float] = []
-    to_last: list[float] = []
-    missed = 0
+    timing = Timing([], [], 0, 0, 0)
     index = 0
     for i, start in enumerate(sent):
         end = sent[i + 1] if i + 1 < len(sent) else math.inf
         while index < len(ordered) and ordered[index][0] < start:
             index += 1
-        window: list[tuple[int, str]] = []
-        j = index
-        while j < len(ordered) and ordered[j][0] < end:
-            window.append(ordered[j])
-            j += 1
-        hit = next((t for t, entity in window if entity == power), None)
+        window: list[tuple[int, str, bool]] = []
+        while index < len(ordered) and ordered[index][0] < end:
+            window.append(ordered[index])
+            index += 1
+        hit = next((t for t, entity, _changed in window if entity == power), None)
         if hit is None:
-            missed += 1
+            timing.missed += 1
         else:
-            to_power.append((hit - start) / 1e6)
+            timing.to_power.append((hit - start) / 1e6)
         if window:
-            to_last.append((window[-1][0] - start) / 1e6)
-    return to_power, to_last, missed
+            timing.to_last.append((window[-1][0] - start) / 1e6)
+        timing.writes += len(window)
+        timing.rows += sum(changed for _t, _entity, changed in window)
+    return timing
 
 
 def verdict(met: bool) -> str:
@@ -356,9 +374,7 @@ class KindResult:
     frames: int
     process_ms: float
     thread_ms: float
-    power_ms: list[float]
-    last_ms: list[float]
-    missed: int
+    timing: Timing
 
 
 async def _send_batch(
@@ -405,8 +421,8 @@ async def _measure_kind(
     count = len(frames)
     process = (last.process - first.process - idle[0] * wall) / count
     thread = (last.thread - first.thread - idle[1] * wall) / count
-    to_power, to_last, missed = latencies(sent, [(t, e) for t, e in events], power)
-    return KindResult(kind, count, process * 1e3, thread * 1e3, to_power, to_last, missed)
+    timing = latencies(sent, [(t, e, c) for t, e, c in events], power)
+    return KindResult(kind, count, process * 1e3, thread * 1e3, timing)
 
 
 def print_profile(report: dict[str, Any], what: str) -> None:
@@ -426,6 +442,34 @@ def print_profile(report: dict[str, Any], what: str) -> None:
         print(f"    {title}:")
         for seconds, calls, where in report.get(key, [])[:rows]:
             print(f"      {100 * seconds / total:5.1f} %  {calls:7d} calls  {where}")
+
+
+async def profile_frames(
+    frames: Sequence[bytes], *, warm: Sequence[Sequence[bytes]], enable_all: bool
+) -> dict[str, Any]:
+    """cProfile of a core without the recorder over ``frames``.
+
+    cProfile on Python >= 3.12 follows every thread, and a thread waiting for the GIL is
+    charged to whatever function it was in: with the recorder's thread busy, the event
+    loop's functions look slow for time they spent waiting. Without the recorder only
+    the event loop runs, so the table is the frame's own path; the recorder's share is
+    the measured difference between the process and the loop thread.
+    """
+    link = FrameLink()
+    await link.start()
+    meter = SimulatedMeter(PROFILE, seed=SEED, meter_id=METER_ID)
+    async with HaProcess(recorder=False, enable_all=enable_all) as ha:
+        await ha.call("add", entries=[entry_spec(link.url, meter)])
+        await link.wait_client()
+        for batch in warm:
+            await _send_batch(ha, link, batch, 0.2)
+        await ha.call("settle", seconds=1.0)
+        await ha.call("profile", on=True)
+        await _send_batch(ha, link, frames, GAP)
+        profile = await ha.call("profile", on=False, top=22)
+    await link.close()
+    profile["what"] = f"{len(frames)} list-2 frames (a core without the recorder)"
+    return profile
 
 
 async def frames_run(bench: BenchContext) -> dict[str, Any]:
@@ -453,17 +497,17 @@ async def frames_run(bench: BenchContext) -> dict[str, Any]:
                 await _measure_kind(ha, link=link, kind=kind, frames=frames, idle=idle, power=power)
             )
         list2 = next(r for r in results if r.kind is ListKind.STATUS)
-        all_power = [v for r in results for v in r.power_ms]
+        all_power = [v for r in results for v in r.timing.to_power]
         p99 = percentile(all_power, 0.99)
         slow = list2.process_ms >= GOAL_FRAME_MS or p99 >= GOAL_P99_MS
-        profile: dict[str, Any] | None = None
-        if bench.profile or slow:
-            frames = batches[ListKind.STATUS][WARM_UP + count :][:count]
-            await ha.call("profile", on=True)
-            await _send_batch(ha, link, frames, GAP)
-            profile = await ha.call("profile", on=False, top=22)
-            profile["what"] = f"{len(frames)} list-2 frames"
     await link.close()
+    profile: dict[str, Any] | None = None
+    if bench.profile or slow:
+        profile = await profile_frames(
+            batches[ListKind.STATUS][WARM_UP + count :][:count],
+            warm=[batches[kind][:WARM_UP] for kind in KINDS],
+            enable_all=args.ha_enable_all,
+        )
     return {
         "count": count,
         "entities": entities,
@@ -489,18 +533,25 @@ def frames_section(bench: BenchContext) -> None:
         f" idle: {100 * idle_process:.2f} % of a core (loop {100 * idle_thread:.2f} %)"
     )
     print(
-        f"  {'list':6s} {'frames':>6s} {'CPU ms/frame':>13s} {'loop ms':>8s}"
-        f" {'latency ms: median':>19s} {'p99':>7s} {'max':>7s} {'last write p99':>15s}"
+        "  writes = state writes per frame (changed + reported), rows = of which changed (a"
+        " recorder row each); latency: last byte written -> power entity's state write"
+    )
+    print(
+        f"  {'list':6s} {'frames':>6s} {'CPU ms/frame':>13s} {'loop ms':>8s} {'writes':>6s}"
+        f" {'rows':>5s} {'latency ms: median':>19s} {'p99':>7s} {'max':>7s}"
+        f" {'last write p99':>15s}"
     )
     rows: dict[str, Any] = {}
     for r in results:
-        med, p99 = percentile(r.power_ms, 0.5), percentile(r.power_ms, 0.99)
-        top = max(r.power_ms) if r.power_ms else math.nan
-        last99 = percentile(r.last_ms, 0.99)
-        missed = f"  ({r.missed} without a power write)" if r.missed else ""
+        med, p99 = percentile(r.timing.to_power, 0.5), percentile(r.timing.to_power, 0.99)
+        top = max(r.timing.to_power) if r.timing.to_power else math.nan
+        last99 = percentile(r.timing.to_last, 0.99)
+        missed = f"  ({r.timing.missed} without a power write)" if r.timing.missed else ""
+        writes, rows_per_frame = r.timing.writes / r.frames, r.timing.rows / r.frames
         print(
             f"  list {int(r.kind):<1d} {r.frames:6d} {r.process_ms:13.3f} {r.thread_ms:8.3f}"
-            f" {ms(med):>19s} {ms(p99):>7s} {ms(top):>7s} {ms(last99):>15s}{missed}"
+            f" {writes:6.2f} {rows_per_frame:5.2f} {ms(med):>19s} {ms(p99):>7s} {ms(top):>7s}"
+            f" {ms(last99):>15s}{missed}"
         )
         rows[f"list{int(r.kind)}"] = {
             "cpu_ms_per_frame": r.process_ms,
@@ -510,12 +561,23 @@ def frames_section(bench: BenchContext) -> None:
             "latency_ms_max": top,
             "last_write_ms_p99": last99,
             "frames": r.frames,
-            "missed": r.missed,
+            "missed": r.timing.missed,
+            "state_writes_per_frame": writes,
+            "recorder_rows_per_frame": rows_per_frame,
         }
-    all_power = [v for r in results for v in r.power_ms]
+    all_power = [v for r in results for v in r.timing.to_power]
     med, p99 = percentile(all_power, 0.5), percentile(all_power, 0.99)
-    print(f"  {'all':6s} {len(all_power):6d} {'':13s} {'':8s} {ms(med):>19s} {ms(p99):>7s}")
+    print(
+        f"  {'all':6s} {len(all_power):6d} {'':13s} {'':8s} {'':6s} {'':5s}"
+        f" {ms(med):>19s} {ms(p99):>7s}"
+    )
     list2 = next(r for r in results if r.kind is ListKind.STATUS)
+    recorder = list2.process_ms - list2.thread_ms
+    print(
+        f"  list 2: {recorder:.3f} ms of the {list2.process_ms:.3f} ms are outside the event"
+        f" loop (the recorder's thread writing {list2.timing.rows / list2.frames:.2f} rows per"
+        " frame, executor jobs)"
+    )
     print(
         f"  goal < {GOAL_FRAME_MS:g} ms CPU per list-2 frame end to end:"
         f" {verdict(list2.process_ms < GOAL_FRAME_MS)} ({list2.process_ms:.3f} ms whole process;"
@@ -664,19 +726,19 @@ def _meters(count: int) -> list[SimulatedMeter]:
 
 
 async def scale_one(
-    count: int, seconds: float, warm: float, *, profile_s: float, always: bool
+    count: int, seconds: float, warm: float, *, recorder: bool = True, profile_s: float = 0.0
 ) -> dict[str, Any]:
     """``count`` meters at real cadence into a fresh core; CPU share and memory.
 
-    Then, when ``always`` or the share misses the goal (100 meters and more), a cProfile
-    of the same core over ``profile_s`` seconds.
+    ``profile_s`` > 0: then a cProfile of the same core over that many seconds (run it
+    with ``recorder=False``: see ``profile_frames`` for why).
     """
     meters = _meters(count)
     servers = [SimulatorServer(meter, RealClock(), tcp=("127.0.0.1", 0)) for meter in meters]
     for server in servers:
         await server.start()
     try:
-        async with HaProcess() as ha:
+        async with HaProcess(recorder=recorder) as ha:
             base = CpuSample.of(await ha.call("sample"))
             added = await ha.call(
                 "add",
@@ -692,13 +754,11 @@ async def scale_one(
             last = CpuSample.of(await ha.call("sample"))
             writes = await ha.call("writes")
             profile: dict[str, Any] | None = None
-            share = (last.process - first.process) / (last.wall - first.wall)
-            over = count >= GOAL_SCALE_METERS and share >= GOAL_SCALE_SHARE
-            if profile_s > 0 and (always or over):
+            if profile_s > 0:
                 await ha.call("profile", on=True)
                 await asyncio.sleep(profile_s)
                 profile = await ha.call("profile", on=False, top=22)
-                profile["what"] = f"{profile_s:g} s of {count} meters"
+                profile["what"] = f"{profile_s:g} s of {count} meters (no recorder)"
     finally:
         for server in servers:
             await server.stop()
@@ -744,9 +804,12 @@ def scale_section(bench: BenchContext) -> None:
     out: list[dict[str, Any]] = []
     for count in sizes:
         seconds = args.ha_seconds or (4.0 if bench.quick else (60.0 if count >= 100 else 20.0))
-        profile_s = 3.0 if bench.quick else 20.0
-        always = bench.profile and count == max(sizes)
-        row = asyncio.run(scale_one(count, seconds, warm, profile_s=profile_s, always=always))
+        row = asyncio.run(scale_one(count, seconds, warm))
+        over = count >= GOAL_SCALE_METERS and row["core_share"] >= GOAL_SCALE_SHARE
+        if over or (bench.profile and count == max(sizes)):
+            profile_s = 3.0 if bench.quick else 20.0
+            profiled = asyncio.run(scale_one(count, 1.0, warm, recorder=False, profile_s=profile_s))
+            row["profile"] = profiled["profile"]
         out.append(row)
         print(
             f"  {count:6d} {row['seconds']:7.1f} {row['frames_per_s']:8.1f}"

@@ -208,7 +208,7 @@ class Host:
         self._foreign: set[str] = set()
         self.readings = 0
         self._reading_waiter: tuple[int, asyncio.Future[None]] | None = None
-        self.watching: list[tuple[int, str]] = []
+        self.watching: list[tuple[int, str, bool]] = []
         self._watch_unsubs: list[Callable[[], None]] = []
         self.profiler: cProfile.Profile | None = None
         self.boot_s = 0.0
@@ -367,20 +367,24 @@ class Host:
         log = self.watching
 
         @callback
-        def record(event: Event[Any]) -> None:
-            log.append((time.monotonic_ns(), event.data["entity_id"]))
+        def changed(event: Event[Any]) -> None:
+            log.append((time.monotonic_ns(), event.data["entity_id"], True))
+
+        @callback
+        def reported(event: Event[Any]) -> None:
+            log.append((time.monotonic_ns(), event.data["entity_id"], False))
 
         self._watch_unsubs += [
-            async_track_state_change_event(self.hass, ids, record),
-            async_track_state_report_event(self.hass, ids, record),
+            async_track_state_change_event(self.hass, ids, changed),
+            async_track_state_report_event(self.hass, ids, reported),
         ]
         return {
             "entities": {t.entry.entry_id: sorted(t.entity_ids) for t in self.tracked.values()},
             "power": {t.entry.entry_id: t.power_entity for t in self.tracked.values()},
         }
 
-    def take_events(self) -> list[tuple[int, str]]:
-        """Return and clear the recorded state-write times."""
+    def take_events(self) -> list[tuple[int, str, bool]]:
+        """Return and clear the recorded state writes: (monotonic ns, entity, changed)."""
         events, self.watching[:] = list(self.watching), []
         return events
 

@@ -50,6 +50,8 @@ def test_home_assistant_sections_print_sane_figures(tmp_path: Path) -> None:
         assert _positive(row["latency_ms_median"], 1000), row
         assert row["latency_ms_median"] <= row["latency_ms_p99"] <= row["latency_ms_max"]
         assert row["missed"] == 0
+        assert 1 <= row["state_writes_per_frame"] < 100
+        assert 0 < row["recorder_rows_per_frame"] <= row["state_writes_per_frame"]
     assert figures["ha"]["entities"] > 5
 
     policies = figures["ha_policies"]
