@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from custom_components.hanport.han.dlms import axdr
-from custom_components.hanport.han.framing import NOT_A_FRAME, Found, FrameReader, parse_bare_apdu
+from custom_components.hanport.han.framing import (
+    LOCK_WINDOW,
+    NOT_A_FRAME,
+    Found,
+    FrameReader,
+    build_hdlc_frame,
+    parse_bare_apdu,
+)
 from custom_components.hanport.han.framing.apdu import MAX_APDU
 from custom_components.hanport.han.framing.hdlc import _repair
 from custom_components.hanport.han.reading import Protocol
@@ -122,11 +129,13 @@ def test_reader_hunts_bare_apdus_only_with_a_check() -> None:
 
     reader = FrameReader(formats={Protocol.APDU}, apdu_check=check)
     # a refused candidate (0F 00 0F 00 00 00 00) overlaps the real APDU: found after it
-    messages = reader.feed(b"\x0f\x00" + NOTIFICATION)
+    # (withheld, as other bytes precede it, until the next starts exactly at its end)
+    assert reader.feed(b"\x0f\x00" + NOTIFICATION) == []
+    messages = reader.feed(NOTIFICATION)
     assert [(m.protocol, m.payload, m.result) for m in messages] == [
         (Protocol.APDU, NOTIFICATION, "ok")
-    ]
-    assert seen == [b"\x0f\x00" + NOTIFICATION[:5], NOTIFICATION]
+    ] * 2
+    assert seen == [b"\x0f\x00" + NOTIFICATION[:5], NOTIFICATION, NOTIFICATION]
     # a refused LLC + APDU: the same APDU without its LLC is not tried again
     seen.clear()
     messages = FrameReader(formats={Protocol.APDU}, apdu_check=lambda _apdu: None).feed(
@@ -152,3 +161,34 @@ def test_a_block_that_is_not_the_last_waits_for_what_follows_it() -> None:
     assert parse_bare_apdu(block + b"\x12\x34\x7e", 0) is NOT_A_FRAME
     last = LLC + b"\xe0\x80\x00\x02\x00\x00\x03\x01\x02\x03"
     assert isinstance(parse_bare_apdu(last, 0), Found)
+
+
+def test_bare_apdu_after_other_bytes_waits_for_the_next_at_its_end() -> None:
+    """Bare APDUs have no checksum: one after other bytes may be a damaged frame's inside.
+
+    It is taken at once only at the stream's start (or after a reset) or right
+    after the previous bare APDU; otherwise it is withheld until the next starts
+    exactly at its end, and dropped when anything else comes first.
+    """
+    reader = FrameReader(formats={Protocol.APDU}, apdu_check=lambda _apdu: "ok")
+    assert len(reader.feed(NOTIFICATION)) == 1  # a stream's first bytes
+    assert reader.feed(b"\x00" + NOTIFICATION) == []  # one APDU makes no bare stream
+    assert len(reader.feed(NOTIFICATION + NOTIFICATION)) == 3  # two back to back do
+    assert len(reader.feed(b"\x00" + NOTIFICATION)) == 1  # then other bytes may come first
+    for gap in (b"", b"\x00"):
+        reader = FrameReader(formats={Protocol.APDU}, apdu_check=lambda _apdu: "ok")
+        assert reader.feed(b"\x00\x01" + NOTIFICATION) == []  # withheld
+        got = reader.feed(gap + NOTIFICATION + NOTIFICATION)
+        # released with the next two; or, after a gap, dropped (the next two come out)
+        assert len(got) == (3 if not gap else 2), gap
+    reader = FrameReader(formats={Protocol.APDU}, apdu_check=lambda _apdu: "ok")
+    assert reader.feed(b"\x00\x01" + NOTIFICATION) == []
+    reader.reset()  # a reconnect: the next bytes start a new stream
+    assert len(reader.feed(NOTIFICATION)) == 1
+    # a checksummed frame ends the bare stream: after the lock it must show itself again
+    reader = FrameReader(formats={Protocol.APDU, Protocol.HDLC}, apdu_check=lambda _apdu: "ok")
+    assert len(reader.feed(NOTIFICATION + NOTIFICATION)) == 2
+    frame = build_hdlc_frame(LLC + NOTIFICATION)
+    assert len(reader.feed(frame + bytes(LOCK_WINDOW))) == 1
+    assert reader.feed(NOTIFICATION) == []
+    assert len(reader.feed(NOTIFICATION)) == 2

@@ -13,6 +13,14 @@ capped at 4 KiB).
 Bare APDUs carry no checksum. They are hunted only while no checksummed frame
 (or a header whose checksum held) has been seen in the last ``LOCK_WINDOW``
 bytes, so the inside of a corrupted HDLC frame is never taken for a bare APDU.
+On a cold stream (or after a checksummed frame) that lock cannot help, so a
+bare APDU is taken only when nothing precedes it: it starts the stream (or the
+bytes after a reset) or exactly where the previous delimited bare APDU ended (a
+bridge sends them back to back). One after other bytes is withheld until the
+next starts exactly at its end; then both are taken. Two back to back make the
+stream a bare one: later APDUs are taken after any bytes. The APDU inside a frame
+whose header was damaged follows that header and is followed by FCS and flag,
+so it is never taken.
 Nor is the inside of a refused HDLC or M-Bus frame: an APDU that starts where
 that frame's header put the info field (the data), or ends where it put the FCS
 (the CS), is skipped (with a frame end after it, ``parse_bare_apdu`` refuses it
@@ -139,6 +147,11 @@ class FrameReader:
         self._free_end = 0  # stream offset up to which bytes are a frame's trailer
         self._unlock_at = 0  # stream offset from which bare APDUs may be hunted
         self._refused_end = -1  # stream offset where the last refused bare APDU ended
+        self._bare_end = 0  # stream offset a bare APDU may start at to be taken at once
+        self._stream_start = 0  # stream offset of the first byte (after a reset)
+        self._bare_stream = False  # bare APDUs back to back, no checksummed frame since
+        self._withheld: Message | None = None  # a bare APDU after other bytes
+        self._confirmed: Message | None = None  # ... whose successor started at its end
         # where the last refused HDLC or M-Bus frame said its APDU starts and ends
         self._damaged_info = -1
         self._damaged_end = -1
@@ -155,6 +168,8 @@ class FrameReader:
         self._discard(0, len(self._buf))
         self._base += len(self._buf)
         self._buf.clear()
+        self._bare_end = self._stream_start = self._base  # a reconnect starts a new stream
+        self._withheld = None
         self._hdlc.reset()
         self._mbus.reset()
 
@@ -245,6 +260,9 @@ class FrameReader:
                         pos = parsed.end
                         self._free_end = self._base + pos + parsed.trailer
                         if message is not None:
+                            if self._confirmed is not None:
+                                yield self._confirmed
+                                self._confirmed = None
                             yield message
                         continue
                 if isinstance(parsed, Bad):
@@ -285,11 +303,22 @@ class FrameReader:
                 # exactly the info field or data of a refused frame: not bare
                 self._refused_end = end
                 return False
+            contiguous = self._base + start == self._bare_end
             verdict = self._apdu_check(item)
             if verdict is None:
                 self._refused_end = end
+                if contiguous:
+                    self._bare_end = end
                 return False
-            return Message(Protocol.APDU, item, item, verdict)
+            self._bare_end = end
+            message = Message(Protocol.APDU, item, item, verdict)
+            if not (self._bare_stream or contiguous):
+                self._withheld = message  # no checksum, and other bytes before it
+                return None
+            # taken at the stream's start, or right after the previous: then a bare stream
+            self._bare_stream = self._bare_stream or self._base + start != self._stream_start
+            self._confirmed, self._withheld = self._withheld, None
+            return message
         else:  # pragma: no cover - parsers return only the types above
             return False
         for bad in bads:
@@ -316,6 +345,7 @@ class FrameReader:
                     self._report(dropped)
 
     def _lock(self, start: int) -> None:
+        self._bare_stream = False  # after the lock, bare APDUs must show themselves again
         self._unlock_at = max(self._unlock_at, self._base + start + LOCK_WINDOW)
 
     def _discard(self, start: int, end: int) -> None:
