@@ -55,7 +55,7 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from unittest.mock import PropertyMock, patch
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 from freezegun.api import FrozenDateTimeFactory
@@ -71,6 +71,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import Event, HomeAssistant, State, callback
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -176,6 +177,10 @@ DRIVE_IDLE_TURNS: Final = 20
 """Idle loop turns (a real millisecond each) before ``_drive`` lets simulated time pass."""
 
 _LOGGER: Final = logging.getLogger(__name__)
+
+
+_ENABLED: Final = property(lambda _entity: True)
+"""Every entity enabled (what ``SoakConfig.enable_all`` patches in)."""
 
 
 def _wall() -> float:
@@ -626,12 +631,9 @@ class SoakLeg:
             stack.enter_context(patch.object(HanConnection, "_handle_data", tapped))
             stack.enter_context(patch.object(loop, "run_in_executor", tracked))
             if self.config.enable_all:
+                # A plain property: a PropertyMock would record every call (a month: MBs).
                 stack.enter_context(
-                    patch(
-                        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-                        new_callable=PropertyMock,
-                        return_value=True,
-                    )
+                    patch.object(Entity, "entity_registry_enabled_default", _ENABLED)
                 )
             yield
 
