@@ -977,17 +977,21 @@ class SoakLeg:
     def _recovery(self) -> None:
         times = self.oracle.power_ok
         by_kind: dict[str, list[float]] = {}
+        result = self.result
         for record in self.faults:
             if record.end is None:
                 continue
             index = bisect_left(times, record.end.timestamp())
             if index == len(times):
-                self.result.not_recovered += 1
+                result.not_recovered += 1
                 continue
-            by_kind.setdefault(record.kind, []).append(times[index] - record.end.timestamp())
+            delay = times[index] - record.end.timestamp()
+            if delay > result.recovery_max.get(record.kind, -1.0):
+                result.recovery_max[record.kind] = delay
+                result.recovery_worst_at[record.kind] = record.start.isoformat(timespec="seconds")
+            by_kind.setdefault(record.kind, []).append(delay)
         for kind, delays in by_kind.items():
-            self.result.recovery_max[kind] = max(delays)
-            self.result.recovery_median[kind] = statistics.median(delays)
+            result.recovery_median[kind] = statistics.median(delays)
 
     async def _statistics(self) -> None:
         """Every hourly list delivered must be its hour's row; the sum must not break."""

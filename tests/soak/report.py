@@ -74,6 +74,8 @@ class LegResult:
     faults: dict[str, int] = field(default_factory=dict)
     recovery_max: dict[str, float] = field(default_factory=dict)
     recovery_median: dict[str, float] = field(default_factory=dict)
+    recovery_worst_at: dict[str, str] = field(default_factory=dict)
+    """When the fault with the longest recovery of each kind started (to trace it)."""
     not_recovered: int = 0
     # memory
     max_rss_bytes: int = 0
@@ -200,6 +202,9 @@ def format_report(legs: list[LegResult]) -> str:
         failed = leg.failures()
         verdict = "PASS" if not failed else "FAIL (" + "; ".join(failed) + ")"
         lines.append(f"{leg.transport} leg: {verdict}")
+        if leg.recovery_worst_at:
+            worst = ", ".join(f"{k} {v}" for k, v in sorted(leg.recovery_worst_at.items()))
+            lines.append(f"  longest recoveries began at: {worst}")
         lines.extend(f"  {example.line()}" for example in leg.examples)
     return "\n".join(lines)
 
