@@ -26,6 +26,7 @@ import json
 import os
 import pstats
 import resource
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -721,6 +722,7 @@ async def serve(args: argparse.Namespace, out: TextIO) -> None:
         for server in host.servers:
             await server.stop()
         await hass.async_stop()
+        shutil.rmtree(config_dir, ignore_errors=True)  # the database of a day is ~50 MB
         reply({"ok": True, "stopped": True})
 
 
