@@ -319,7 +319,7 @@ class Timing:
     to_last: list[float]
     """Per frame: ms to the frame's last state write."""
     missed: int
-    """Frames after which the power entity was not written."""
+    """Frames before whose successor the power entity was not written (late or never)."""
     writes: int
     """State writes of the entry's entities (changed + reported)."""
     rows: int
@@ -329,9 +329,18 @@ class Timing:
 def latencies(
     sent: Sequence[int], events: Sequence[tuple[int, str, bool]], power: str | None
 ) -> Timing:
-    """Match the core's state writes to the frames sent (each write before the next frame)."""
+    """Match the core's state writes to the frames sent.
+
+    Every frame writes the power entity exactly once (changed or reported), so the n-th
+    power write belongs to the n-th frame, however late it comes. The other writes are
+    given to the last frame sent before them.
+    """
     ordered = sorted(events)
     timing = Timing([], [], 0, 0, 0)
+    power_writes = [t for t, entity, _changed in ordered if entity == power]
+    exact = len(power_writes) == len(sent)
+    if exact:
+        timing.to_power = [(t - start) / 1e6 for t, start in zip(power_writes, sent, strict=True)]
     index = 0
     for i, start in enumerate(sent):
         end = sent[i + 1] if i + 1 < len(sent) else math.inf
@@ -344,7 +353,7 @@ def latencies(
         hit = next((t for t, entity, _changed in window if entity == power), None)
         if hit is None:
             timing.missed += 1
-        else:
+        elif not exact:
             timing.to_power.append((hit - start) / 1e6)
         if window:
             timing.to_last.append((window[-1][0] - start) / 1e6)
@@ -546,7 +555,11 @@ def frames_section(bench: BenchContext) -> None:
         med, p99 = percentile(r.timing.to_power, 0.5), percentile(r.timing.to_power, 0.99)
         top = max(r.timing.to_power) if r.timing.to_power else math.nan
         last99 = percentile(r.timing.to_last, 0.99)
-        missed = f"  ({r.timing.missed} without a power write)" if r.timing.missed else ""
+        missed = (
+            f"  ({r.timing.missed} written after the next frame was sent)"
+            if r.timing.missed
+            else ""
+        )
         writes, rows_per_frame = r.timing.writes / r.frames, r.timing.rows / r.frames
         print(
             f"  list {int(r.kind):<1d} {r.frames:6d} {r.process_ms:13.3f} {r.thread_ms:8.3f}"
@@ -562,6 +575,7 @@ def frames_section(bench: BenchContext) -> None:
             "last_write_ms_p99": last99,
             "frames": r.frames,
             "missed": r.timing.missed,
+            "latency_samples": len(r.timing.to_power),
             "state_writes_per_frame": writes,
             "recorder_rows_per_frame": rows_per_frame,
         }
