@@ -16,6 +16,7 @@ from typing import Final
 
 from ..cosem import Obis, Unit, encode_datetime, obis, parse_datetime
 from ..dlms import axdr
+from ..dlms.cipher import encrypt_apdu
 from ..reading import ListKind, Protocol
 from ..scaling import HIGH_RESOLUTION, Scheme, exponents, quantity_of
 
@@ -300,12 +301,25 @@ class Ident:
         return self.meter_id
 
 
-def cipher_keys(keys: Keys, prefix: bytes, meter_id: str) -> tuple[bytes, bytes]:
-    """Return the key (required) and the system title (default: prefix + id digits)."""
+def encrypt(
+    apdu: bytes, keys: Keys, prefix: bytes, meter_id: str, *, security_control: int = 0x30
+) -> bytes:
+    """Cipher an APDU as the meter does (the key is required).
+
+    The system title defaults to the maker's prefix plus the meter id's digits.
+    """
     if keys.key is None:
         raise EncodeError("this layout is encrypted: pass key=")
-    if keys.system_title is not None:
-        return keys.key, keys.system_title
-    digits = int("".join(ch for ch in meter_id if ch.isdigit()) or "0")
-    size = 8 - len(prefix)
-    return keys.key, prefix + (digits % 256**size).to_bytes(size, "big")
+    title = keys.system_title
+    if title is None:
+        digits = int("".join(ch for ch in meter_id if ch.isdigit()) or "0")
+        size = 8 - len(prefix)
+        title = prefix + (digits % 256**size).to_bytes(size, "big")
+    return encrypt_apdu(
+        apdu,
+        key=keys.key,
+        auth_key=keys.auth_key,
+        system_title=title,
+        frame_counter=keys.frame_counter,
+        security_control=security_control,
+    )

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Final
 
 from ..dlms.apdu import encode_data_notification
-from ..dlms.cipher import encrypt_apdu
 from ..framing.hdlc import build_hdlc_frame
 from ..framing.mbus import build_mbus_frames as _build_mbus_frames
 from ..framing.p1 import build_p1_telegram
@@ -21,7 +20,6 @@ __all__ = [
     "build_mbus_frames",
     "build_p1_telegram",
     "encode_data_notification",
-    "encrypt_apdu",
 ]
 
 LLC: Final = b"\xe6\xe7\x00"

@@ -25,7 +25,7 @@ from ._common import (
     Shape,
     Spec,
     Topology,
-    cipher_keys,
+    encrypt,
     implicit,
     register,
 )
@@ -89,15 +89,7 @@ class LgE450At(Spec):
         apdu = _wire.encode_data_notification(
             tuple(body), invoke_id=0x002180FC, timestamp=stamp, datetime_style="axdr"
         )
-        key, title = cipher_keys(keys, b"LGZg", meter_id)
-        cipher = _wire.encrypt_apdu(
-            apdu,
-            key=key,
-            auth_key=keys.auth_key,
-            system_title=title,
-            frame_counter=keys.frame_counter,
-            security_control=0x30,
-        )
+        cipher = encrypt(apdu, keys, b"LGZg", meter_id)
         return _wire.build_hdlc_frame(
             _wire.LLC + cipher, dest=b"\xce\xff", src=b"\x03", control=0x13
         )
@@ -156,13 +148,6 @@ class ObisArrayAt(Spec):
         prefix = MAKER_PREFIX.get(ident.manufacturer or "Kaifa")
         if prefix is None:
             raise EncodeError(f"no DLMS system-title prefix for {ident.manufacturer!r}")
-        key, title = cipher_keys(keys, prefix + b"g", meter_id)
-        cipher = _wire.encrypt_apdu(
-            apdu,
-            key=key,
-            auth_key=keys.auth_key,
-            system_title=title,
-            frame_counter=keys.frame_counter,
-            security_control=0x20 if keys.auth_key is None else 0x30,
-        )
+        security_control = 0x20 if keys.auth_key is None else 0x30
+        cipher = encrypt(apdu, keys, prefix + b"g", meter_id, security_control=security_control)
         return _wire.build_mbus_frames(cipher)

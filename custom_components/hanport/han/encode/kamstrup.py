@@ -26,7 +26,7 @@ from ._common import (
     Shape,
     Spec,
     Topology,
-    cipher_keys,
+    encrypt,
     implicit,
     topology_from_values,
 )
@@ -240,13 +240,5 @@ class KamstrupDk(Spec):
         apdu = _wire.encode_data_notification(
             tuple(body), invoke_id=0, timestamp=stamp, datetime_style="axdr"
         )
-        key, title = cipher_keys(keys, b"KAME", meter_id)
-        cipher = _wire.encrypt_apdu(
-            apdu,
-            key=key,
-            auth_key=keys.auth_key,
-            system_title=title,
-            frame_counter=keys.frame_counter,
-            security_control=0x30,
-        )
+        cipher = encrypt(apdu, keys, b"KAME", meter_id)
         return _wire.build_hdlc_frame(_wire.LLC + cipher, dest=b"\x41", src=b"\x03", control=0x13)
