@@ -656,3 +656,88 @@ def test_a_plain_apdu_inside_a_block_transfer_keeps_its_own_frame() -> None:
     readings = MeterStream().feed(first + plain + second)
     assert [r.frame for r in readings] == [plain, first + second]
     assert readings[0].values == readings[1].values
+
+
+# --- a frame cut short never holds back the next -------------------------------------
+
+
+def _room(layout: Layout) -> int:
+    """The most of its longest frame that may stay with its shortest inside its length."""
+    kinds = list_kinds(layout)
+    return len(_sample(layout, kinds[-1])[1]) - len(_sample(layout, kinds[0])[1]) - 1
+
+
+MIXED_LAYOUTS = [layout for layout in Layout if len(list_kinds(layout)) > 1 and _room(layout) > 12]
+"""Layouts with lists of different sizes: a short frame can sit inside a cut long one."""
+
+
+@pytest.mark.parametrize("layout", MIXED_LAYOUTS)
+@pytest.mark.parametrize("kept", ["header", "half", "most"])
+def test_short_frames_after_a_cut_long_one_are_read_with_their_last_byte(
+    layout: Layout, kept: str
+) -> None:
+    """A cut frame claims bytes that never come: the frames after it must not wait for them.
+
+    Two short frames follow a long one cut short, fed byte by byte: each reading comes
+    with its own frame's last byte (not bytes later, when the cut one's claimed length
+    would be filled), and the cut one is counted once, as cut short.
+    """
+    kinds = list_kinds(layout)
+    want, short = _sample(layout, kinds[0])
+    _, long = _sample(layout, kinds[-1])
+    room = _room(layout)
+    size = {"header": 12, "half": min(room, len(long) // 2), "most": room}[kept]
+    assert 12 <= size <= room
+    cut = long[:size]
+    rejects: list[Rejected] = []
+    stream = MeterStream(_options(layout), on_reject=rejects.append)
+    data = cut + short + short
+    got: list[tuple[int, Reading]] = []
+    for index in range(len(data)):
+        got += [(index, reading) for reading in stream.feed(data[index : index + 1])]
+    assert [index for index, _ in got] == [len(cut) + len(short) - 1, len(data) - 1]
+    for _, reading in got:
+        _same(reading, want)
+    assert len(rejects) == 1
+    assert (rejects[0].reason, rejects[0].frame) == (RejectReason.HDLC_BAD_LENGTH, cut)
+    assert rejects[0].detail == f"cut short: a whole frame starts {size} bytes in"
+    assert stream.counters.rejected == {RejectReason.HDLC_BAD_LENGTH: 1}
+
+
+def test_intact_mbus_frame_after_a_cut_one_is_read_at_once() -> None:
+    long = build_mbus_frames(b"\x0f" + bytes(120))
+    short = build_mbus_frames(b"\x0f\x00\x00\x00\x00\x00\x01\x00")
+    rejects: list[Rejected] = []
+    reader = FrameReader(on_reject=rejects.append)
+    assert reader.feed(long[:40]) == []
+    messages = reader.feed(short)
+    assert [m.frame for m in messages] == [short]
+    assert [(r.reason, r.frame) for r in rejects] == [(RejectReason.MBUS_BAD_FRAME, long[:40])]
+
+
+def test_cut_frame_followed_by_several_frames_in_one_chunk() -> None:
+    frames = _aidon_frames()
+    stream = MeterStream()
+    readings = stream.feed(frames[2][:150] + frames[0] * 3)  # all three inside its length
+    assert [r.list_kind for r in readings] == [ListKind.POWER] * 3
+    assert stream.counters.rejected == {RejectReason.HDLC_BAD_LENGTH: 1}
+
+
+def test_frame_arriving_in_pieces_is_not_taken_for_a_cut_one() -> None:
+    """Inside a frame still arriving, headers that are not whole frames prove no cut.
+
+    The info field holds a valid header whose claimed length runs past the frame's end
+    (it is re-checked as bytes come, then ends up refused) and a header-only frame with a
+    broken HCS: the outer frame must still be read whole, with nothing rejected.
+    """
+    inner_whole = build_hdlc_frame(b"\x0f" + bytes(40))
+    inner_header = inner_whole[:12]  # flag, format, addresses, control, HCS: a valid head
+    broken = bytearray(build_hdlc_frame(b""))
+    broken[-2] ^= 0xFF
+    outer = build_hdlc_frame(LLC + b"\x0f" + bytes(8) + inner_header + bytes(broken) + bytes(30))
+    reader = FrameReader()
+    messages = []
+    for index in range(0, len(outer), 5):
+        messages += reader.feed(outer[index : index + 5])
+    assert [m.frame for m in messages] == [outer]
+    assert reader.counters.rejected == {}

@@ -8,7 +8,9 @@ Each candidate is checked by its format's parser; a failed one is counted and
 the hunt resumes one byte after its start, so a frame hidden behind a false
 start is still found. Bytes are never re-scanned: a candidate waiting for more
 data is re-checked in O(1) (HDLC/M-Bus) or from its start (P1, bare APDU, both
-capped at 4 KiB).
+capped at 4 KiB). A frame still waiting for its claimed length is given up as cut
+short as soon as a whole frame that passes its own checks starts inside it, so a
+truncated frame never holds back the intact ones after it.
 
 Bare APDUs carry no checksum. They are hunted only while no checksummed frame
 (or a header whose checksum held) has been seen in the last ``LOCK_WINDOW``
@@ -35,7 +37,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from ..errors import Rejected
+from ..errors import Rejected, RejectReason
 from ..reading import Protocol
 from ._base import APDU_TAGS, LLC, NOT_A_FRAME, Bad, Found, Skip, StreamCounters
 from .apdu import MAX_APDU, parse_bare_apdu
@@ -155,6 +157,9 @@ class FrameReader:
         # where the last refused HDLC or M-Bus frame said its APDU starts and ends
         self._damaged_info = -1
         self._damaged_end = -1
+        # a frame waiting for its claimed length, and how far its inside was searched
+        self._waiting = -1
+        self._searched = 0
         self._hdlc = HdlcReassembler()
         self._mbus = MbusReassembler()
 
@@ -253,7 +258,14 @@ class FrameReader:
                 else:
                     parsed = parse_bare_apdu(buf, start)
                 if parsed is None:
-                    return  # wait for more bytes
+                    inner = self._overtaken(lead, start) if lead != _P1_LEAD else -1
+                    if inner < 0:
+                        return  # wait for more bytes
+                    # a whole frame starts inside this one's claimed length: it was cut
+                    self._rejected(self._cut(lead, start, inner), lead, start)
+                    self._discard(start, inner)
+                    pos = inner
+                    continue
                 if isinstance(parsed, Found):
                     message = self._accept(parsed, lead, start)
                     if message is not False:
@@ -326,6 +338,41 @@ class FrameReader:
         if complete is None:
             return None
         return Message(protocol, complete[0], complete[1])
+
+    def _overtaken(self, lead: int, start: int) -> int:
+        """Index of a whole checked frame inside the waiting one at ``start``, or -1.
+
+        A frame cut short (a reset meter, a lost USB read) leaves a header that claims
+        bytes that never come; the frames after it would wait until they fill its
+        length. A frame that passes its own checks inside proves the cut: read it now.
+        Only HDLC and M-Bus wait on a length; each byte is searched once per waiting
+        frame (a candidate still incomplete is re-checked when more bytes come).
+        """
+        buf = self._buf
+        if self._waiting != self._base + start:
+            self._waiting, self._searched = self._base + start, self._base + start + 1
+        for match in self._framed_re.finditer(buf, self._searched - self._base):
+            at = match.start()
+            inner = buf[at]
+            parsed = (
+                parse_hdlc(buf, at)
+                if inner == _HDLC_LEAD
+                else parse_mbus(buf, at)
+                if inner == _MBUS_LEAD
+                else parse_p1(buf, at)
+            )
+            if parsed is None:
+                self._searched = self._base + at
+                return -1
+            if isinstance(parsed, Found):
+                return at
+        self._searched = self._base + max(self._searched - self._base, len(buf) - _TAIL)
+        return -1
+
+    def _cut(self, lead: int, start: int, inner: int) -> Bad:
+        reason = RejectReason.HDLC_BAD_LENGTH if lead == _HDLC_LEAD else RejectReason.MBUS_BAD_FRAME
+        detail = f"cut short: a whole frame starts {inner - start} bytes in"
+        return Bad(reason, detail, bytes(self._buf[start:inner]), True)
 
     def _rejected(self, bad: Bad, lead: int, start: int) -> None:
         self._report(bad)
