@@ -765,6 +765,9 @@ async def scale_one(
             await asyncio.sleep(warm)  # list 2 arrives, every entity exists
             first = CpuSample.of(await ha.call("sample"))
             await asyncio.sleep(seconds)
+            # a short window on a busy machine can fall between two pushes: measure at
+            # least one frame per meter, so the figures are never 0 frames over N seconds
+            await ha.call("wait_readings", count=first.readings + count, limit=30.0)
             last = CpuSample.of(await ha.call("sample"))
             writes = await ha.call("writes")
             profile: dict[str, Any] | None = None
