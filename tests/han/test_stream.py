@@ -741,3 +741,75 @@ def test_frame_arriving_in_pieces_is_not_taken_for_a_cut_one() -> None:
         messages += reader.feed(outer[index : index + 5])
     assert [m.frame for m in messages] == [outer]
     assert reader.counters.rejected == {}
+
+
+# --- general block transfer: a block counts only once it is taken, with its own kind ---
+
+
+def _blocks(layout: Layout = Layout.AIDON_NO) -> tuple[Reading, list[bytes]]:
+    """A reading and its APDU as LLC-led block-transfer blocks (three or more)."""
+    want, raw = _sample(layout)
+    blocks = [LLC + block for block in encode_block_transfer(_info(raw)[3:], block_size=120)]
+    assert len(blocks) >= 3
+    return want, blocks
+
+
+def test_withheld_bare_block_is_never_joined_to_later_blocks() -> None:
+    """A bare block after junk is withheld; never taken, it must not start a transfer.
+
+    Blocks 1..n-1 come after junk (each withheld, none confirmed); the last block comes
+    after junk too and is then confirmed by a bare notification at its end. Storing the
+    withheld blocks when they were vetted would publish a reading built from bytes the
+    framing never took.
+    """
+    want, blocks = _blocks()
+    notification = _info(_aidon_frames()[0])
+    rejects: list[Rejected] = []
+    stream = MeterStream(on_reject=rejects.append)
+    data = b"".join(b"\x55\x55" + block for block in blocks) + notification
+    readings = stream.feed(data + PAD)
+    assert [r.list_kind for r in readings] == [ListKind.POWER]
+    assert readings[0].frame == notification
+    assert [r.reason for r in rejects] == [RejectReason.BLOCK_TRANSFER]
+    assert "expected block 1" in rejects[0].detail
+    assert want.list_kind is ListKind.ENERGY
+
+
+def test_bare_blocks_after_junk_are_taken_once_confirmed() -> None:
+    """Back to back after junk, the blocks confirm each other and make the reading."""
+    want, blocks = _blocks()
+    readings = MeterStream().feed(b"\x55\x55" + b"".join(blocks) + PAD)
+    assert len(readings) == 1
+    assert readings[0].values == want.values
+    assert (readings[0].protocol, readings[0].frame) == (Protocol.APDU, b"".join(blocks))
+
+
+def test_a_new_first_block_drops_the_raw_frames_of_the_abandoned_transfer() -> None:
+    _, other = _blocks(Layout.LG_E350_NO)
+    want, blocks = _blocks()
+    frames = [build_hdlc_frame(block) for block in [other[0], *blocks]]
+    stream = MeterStream()
+    readings = stream.feed(b"".join(frames))
+    assert len(readings) == 1
+    _same(readings[0], want)
+    assert readings[0].frame == b"".join(frames[1:])  # not the abandoned block's frame
+
+
+def test_blocks_of_one_transfer_never_mix_bare_and_framed() -> None:
+    """A bare block at a stream's start (taken) and framed blocks after it: no reading.
+
+    A connection that opens inside a frame, just at its APDU, delivers its block bare;
+    the transfer's other blocks come in frames. Joined, the first block's bytes would
+    count although no checksum covered them; the transfer restarts instead.
+    """
+    want, blocks = _blocks()
+    rejects: list[Rejected] = []
+    stream = MeterStream(on_reject=rejects.append)
+    framed = b"".join(build_hdlc_frame(block) for block in blocks[1:])
+    assert stream.feed(blocks[0] + framed) == []
+    assert [r.reason for r in rejects] == [RejectReason.BLOCK_TRANSFER] * (len(blocks) - 1)
+    assert rejects[0].detail == "block 2, expected block 1"
+    # the whole transfer framed after that reads as usual
+    readings = stream.feed(b"".join(build_hdlc_frame(block) for block in blocks))
+    assert len(readings) == 1
+    _same(readings[0], want)

@@ -47,6 +47,14 @@ class _Pending:
 _PENDING: Final = _Pending()
 
 
+class _BareBlock:
+    """A delimited bare block: stored only once the framing takes it."""
+
+
+_BARE_BLOCK: Final = _BareBlock()
+_FIRST_BLOCK: Final = b"\x00\x01"
+
+
 class MeterStream:
     """Feed it byte chunks of any size, split anywhere; get readings back.
 
@@ -70,6 +78,7 @@ class MeterStream:
         self._telegram_shapes = TelegramShapes()
         self._block_frames: list[bytes] = []
         self._block_size = 0
+        self._block_protocol: Protocol | None = None
         self._feeding = False
         self._quiet = False  # refusals of a weak bare-APDU candidate are not reported
         self._bare_accepted = False  # a bare APDU became a reading: the stream carries them
@@ -114,6 +123,10 @@ class MeterStream:
         if message.protocol is Protocol.APDU:
             result = message.result
             self._bare_accepted = True
+            if result is _BARE_BLOCK:
+                payload = message.payload
+                apdu = payload[3:] if payload.startswith(LLC) else payload
+                result = self._apdu(apdu, Protocol.APDU, message.frame)
         elif not message.payload:
             return None  # a frame without an info field (HDLC supervisory): nothing to decode
         elif message.protocol is Protocol.P1:
@@ -127,23 +140,40 @@ class MeterStream:
             return result
         return None
 
-    def _check_bare_apdu(self, apdu: bytes) -> Reading | _Pending | None:
-        """Decide a delimited bare APDU: only a decoded reading (or a stored block) is kept.
+    def _check_bare_apdu(self, apdu: bytes) -> Reading | _Pending | _BareBlock | None:
+        """Decide a delimited bare APDU: only a decoded reading (or a block) is kept.
 
         A lone ``0F`` start is weak evidence (random bytes delimit as an APDU now
         and then), so until the stream has shown it carries bare APDUs, refusing
         one is not reported: a reported APDU or layout error tells the
-        integration that the serial settings are right.
+        integration that the serial settings are right. A block-transfer block is
+        not stored here: the framing may withhold it (bytes before it) and never
+        take it, so it is stored when taken (``_decode``), never before.
         """
         llc = apdu[:3] == LLC
+        body = apdu[3:] if llc else apdu
+        if body[:1] == b"\xe0":
+            return _BARE_BLOCK  # delimited by its own length, so its shape holds
         self._quiet = not (llc or apdu[0] != _NOTIFICATION or self._bare_accepted)
         try:
-            return self._apdu(apdu[3:] if llc else apdu, Protocol.APDU, apdu)
+            return self._apdu(body, Protocol.APDU, apdu)
         finally:
             self._quiet = False
 
     def _apdu(self, apdu: bytes, protocol: Protocol, frame: bytes) -> Reading | _Pending | None:
-        """APDU -> reading; ``_PENDING`` while a block transfer is incomplete."""
+        """APDU -> reading; ``_PENDING`` while a block transfer is incomplete.
+
+        A transfer's blocks all come one way: a block arriving in another framing than
+        the stored ones (a bare block cut from a frame, then framed blocks) restarts the
+        transfer, and a block 1 starts one afresh, its raw frames too.
+        """
+        if apdu[:1] == b"\xe0" and (
+            apdu[2:4] == _FIRST_BLOCK or protocol is not self._block_protocol
+        ):
+            if self._block_frames:
+                self._decoder.reset()
+                self._drop_blocks()
+            self._block_protocol = protocol
         try:
             notification = self._decoder.decode(apdu)
         except FrameError as err:
