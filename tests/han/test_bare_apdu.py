@@ -163,18 +163,20 @@ def test_a_block_that_is_not_the_last_waits_for_what_follows_it() -> None:
     assert isinstance(parse_bare_apdu(last, 0), Found)
 
 
-def test_bare_apdu_after_other_bytes_waits_for_the_next_at_its_end() -> None:
-    """Bare APDUs have no checksum: one after other bytes may be a damaged frame's inside.
+def test_bare_apdu_waits_for_the_next_at_its_end() -> None:
+    """Bare APDUs have no checksum: one may be a damaged frame's inside.
 
-    It is taken at once only at the stream's start (or after a reset) or right
-    after the previous bare APDU; otherwise it is withheld until the next starts
-    exactly at its end, and dropped when anything else comes first.
+    Even a stream's first bytes may be that (a connection opens anywhere, also just at
+    a frame's APDU), so one is withheld until the next starts exactly at its end, and
+    dropped when anything else comes first. Two back to back make the stream a bare
+    one: then each is taken at once, after other bytes and after a reconnect too.
     """
     reader = FrameReader(formats={Protocol.APDU}, apdu_check=lambda _apdu: "ok")
-    assert len(reader.feed(NOTIFICATION)) == 1  # a stream's first bytes
-    assert reader.feed(b"\x00" + NOTIFICATION) == []  # one APDU makes no bare stream
-    assert len(reader.feed(NOTIFICATION + NOTIFICATION)) == 3  # two back to back do
-    assert len(reader.feed(b"\x00" + NOTIFICATION)) == 1  # then other bytes may come first
+    assert reader.feed(NOTIFICATION) == []  # a stream's first bytes: withheld
+    assert len(reader.feed(NOTIFICATION)) == 2  # confirmed by the next at its end
+    assert len(reader.feed(b"\x00" + NOTIFICATION)) == 1  # a bare stream now
+    reader.reset()  # a reconnect to the same port: still a bare stream
+    assert len(reader.feed(NOTIFICATION)) == 1
     for gap in (b"", b"\x00"):
         reader = FrameReader(formats={Protocol.APDU}, apdu_check=lambda _apdu: "ok")
         assert reader.feed(b"\x00\x01" + NOTIFICATION) == []  # withheld
@@ -182,9 +184,11 @@ def test_bare_apdu_after_other_bytes_waits_for_the_next_at_its_end() -> None:
         # released with the next two; or, after a gap, dropped (the next two come out)
         assert len(got) == (3 if not gap else 2), gap
     reader = FrameReader(formats={Protocol.APDU}, apdu_check=lambda _apdu: "ok")
-    assert reader.feed(b"\x00\x01" + NOTIFICATION) == []
-    reader.reset()  # a reconnect: the next bytes start a new stream
-    assert len(reader.feed(NOTIFICATION)) == 1
+    assert reader.feed(NOTIFICATION) == []
+    reader.reset()  # a reconnect: what was withheld is gone, nothing confirms the next
+    assert reader.feed(NOTIFICATION) == []
+    assert reader.flush() != []  # the input ends (a capture): the withheld one is read
+    assert reader.flush() == []  # once
     # a checksummed frame ends the bare stream: after the lock it must show itself again
     reader = FrameReader(formats={Protocol.APDU, Protocol.HDLC}, apdu_check=lambda _apdu: "ok")
     assert len(reader.feed(NOTIFICATION + NOTIFICATION)) == 2
@@ -192,3 +196,21 @@ def test_bare_apdu_after_other_bytes_waits_for_the_next_at_its_end() -> None:
     assert len(reader.feed(frame + bytes(LOCK_WINDOW))) == 1
     assert reader.feed(NOTIFICATION) == []
     assert len(reader.feed(NOTIFICATION)) == 2
+
+
+def test_candidate_holding_a_frame_header_is_no_bare_apdu() -> None:
+    """A frame cut inside its APDU runs into the next frame's header; its info follows.
+
+    The cut APDU, completed by the next frame's header bytes, delimits as an APDU and
+    the next frame's info field starts exactly at its end: "back to back". A whole
+    header whose HCS holds inside the candidate shows it is no bare APDU; the frames
+    are read, nothing bare is taken.
+    """
+    frame = build_hdlc_frame(LLC + NOTIFICATION)
+    header = frame[:9]  # flag, format, 41 08 83, control, HCS
+    cut = LLC + b"\x0f\x40\x00\x00\x00\x00\x09" + bytes((4 + len(header),)) + b"\x01\x02\x03\x04"
+    assert parse_bare_apdu(cut + header + bytes(20), 0) is not None  # it delimits there
+    reader = FrameReader(formats={Protocol.APDU, Protocol.HDLC}, apdu_check=lambda _apdu: "ok")
+    messages = reader.feed(cut + frame + frame)
+    assert [m.protocol for m in messages] == [Protocol.HDLC, Protocol.HDLC]
+    assert reader.flush() == []

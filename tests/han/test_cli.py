@@ -100,6 +100,26 @@ def test_decode_hex_tolerates_formatting(
     assert len(out.splitlines()) == 4
 
 
+def test_decode_a_single_bare_apdu(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A capture of one LLC + APDU (what some readers log) decodes: the input is whole.
+
+    A live stream withholds a lone bare APDU until the next one confirms it; the
+    command line knows its input ends and reads it (``MeterStream.flush``).
+    """
+    meter = SimulatedMeter("aidon-6534-no", start=WINTER, seed=1)
+    frame = next(f for f in meter.advance(3) if f.reading is not None)
+    apdu = frame.clean[frame.clean.index(b"\xe6\xe7\x00") : -3]  # info field: no FCS, flag
+    path = tmp_path / "apdu.txt"
+    path.write_text(apdu.hex())
+    status, out, err = run(["decode", "--hex", str(path)], capsys)
+    assert status == 0, err
+    (line,) = out.splitlines()
+    decoded = json.loads(line)
+    assert decoded["protocol"] == "apdu"
+    assert frame.reading is not None
+    assert decoded["values"]["active_power_import"] == frame.reading.values["active_power_import"]
+
+
 def test_decode_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     _meter, data = capture()
 

@@ -168,6 +168,9 @@ class _Wrapper:
     def feed(self, data: bytes) -> list[Reading]:
         return self.bug(data, self.inner.feed(data))
 
+    def flush(self) -> list[Reading]:
+        return self.bug(b"", self.inner.flush())
+
 
 def _planted(
     bug: Callable[[bytes, list[Reading]], list[Reading]],
@@ -241,6 +244,9 @@ class _ReadsEverything:
         if case is None or case.seed.expected is None or len(data) > fuzzing.IDLE:
             return []
         return [dataclasses.replace(case.seed.expected, frame=bytes(data))]
+
+    def flush(self) -> list[Reading]:
+        return []
 
 
 @pytest.mark.parametrize(

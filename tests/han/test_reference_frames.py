@@ -70,7 +70,7 @@ def feed(vector: Vector, data: bytes | None = None) -> tuple[list[Reading], list
             data = vector["telegram"].encode("latin-1")
         else:
             data = bytes.fromhex(vector["hex"])
-    readings = stream.feed(data)
+    readings = stream.feed(data) + stream.flush()  # a capture is whole
     return readings, rejects
 
 

@@ -192,7 +192,9 @@ def test_bare_ciphered_apdu_and_block_transfer() -> None:
     _, raw = _sample(Layout.KAMSTRUP_DK)
     ciphered = _info(raw)
     assert ciphered[:4] == LLC + b"\xdb"
-    readings = MeterStream(_options(Layout.KAMSTRUP_DK)).feed(ciphered)
+    stream = MeterStream(_options(Layout.KAMSTRUP_DK))
+    assert stream.feed(ciphered) == []  # nothing confirms it yet: it may be a frame's inside
+    readings = stream.flush()  # the input ends: a capture of one APDU
     assert len(readings) == 1
     assert readings[0].protocol is Protocol.APDU
     rejects: list[Rejected] = []
@@ -619,7 +621,7 @@ def test_weak_bare_apdu_refusals_are_reported_once_the_stream_carries_them() -> 
     assert stream.feed(LLC + weak) == []  # the LLC makes it a real candidate
     assert [r.reason for r in rejects] == [RejectReason.UNKNOWN_LAYOUT]
     apdu = _info(_aidon_frames()[0])[3:]
-    assert len(stream.feed(apdu)) == 1
+    assert len(stream.feed(apdu + apdu)) == 2  # back to back: the stream carries them
     assert stream.feed(weak) == []
     assert [r.reason for r in rejects] == [RejectReason.UNKNOWN_LAYOUT] * 2
 

@@ -166,8 +166,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
     options = DecodeOptions(country=args.country, key=args.key, auth_key=args.auth_key)
     stream = MeterStream(options, on_reject=report)
     readings = 0
-    for start in range(0, len(data), CHUNK):
-        for reading in stream.feed(data[start : start + CHUNK]):
+    chunks = (stream.feed(data[start : start + CHUNK]) for start in range(0, len(data), CHUNK))
+    for batch in [*chunks, stream.flush()]:  # the input is whole: a lone bare APDU counts
+        for reading in batch:
             readings += 1
             print(json.dumps(reading_to_json(reading), ensure_ascii=False), file=out)
     counters = stream.counters

@@ -110,6 +110,23 @@ class MeterStream:
             self._feeding = False
         return readings
 
+    def flush(self) -> list[Reading]:
+        """End the input (a capture, not a live port): decode what waits for more.
+
+        A bare APDU is taken on a live stream only once the next one starts at its end
+        (it has no checksum); a capture of a single one is read here.
+        """
+        readings: list[Reading] = []
+        try:
+            for message in self._reader.flush():
+                reading = self._decode(message)
+                if reading is not None:
+                    readings.append(reading)
+        except Exception:
+            _LOGGER.exception("hanport stream failed; buffered bytes dropped")
+            self._reader.reset()
+        return readings
+
     def reset(self) -> None:
         """Drop buffered bytes and partial messages (after a reconnect); counters stay."""
         self._reader.reset()

@@ -15,18 +15,20 @@ truncated frame never holds back the intact ones after it.
 Bare APDUs carry no checksum. They are hunted only while no checksummed frame
 (or a header whose checksum held) has been seen in the last ``LOCK_WINDOW``
 bytes, so the inside of a corrupted HDLC frame is never taken for a bare APDU.
-On a cold stream (or after a checksummed frame) that lock cannot help, so a
-bare APDU is taken only when nothing precedes it: it starts the stream (or the
-bytes after a reset) or exactly where the previous delimited bare APDU ended (a
-bridge sends them back to back). One after other bytes is withheld until the
-next starts exactly at its end; then both are taken. Two back to back make the
-stream a bare one: later APDUs are taken after any bytes. The APDU inside a frame
-whose header was damaged follows that header and is followed by FCS and flag,
-so it is never taken.
-Nor is the inside of a refused HDLC or M-Bus frame: an APDU that starts where
-that frame's header put the info field (the data), or ends where it put the FCS
-(the CS), is skipped (with a frame end after it, ``parse_bare_apdu`` refuses it
-too).
+On a cold stream (or after a checksummed frame) that lock cannot help: a
+connection may open exactly at the APDU inside a damaged frame. So a bare APDU
+is withheld until the next starts exactly at its end (a bridge sends them back
+to back); then both are taken. Two back to back make the stream a bare one:
+later APDUs are taken at once, after any bytes, and across reconnects (the
+same port). ``flush`` releases a withheld one when the input is known to end
+(a capture). The APDU inside a frame whose header was damaged follows that
+header and is followed by FCS and flag, so it is never confirmed. Nor is a
+candidate taken that holds a whole HDLC header whose HCS holds (a frame cut
+short runs into the next frame's header, and that frame's info field would
+follow it "back to back"), nor the inside of a refused HDLC or M-Bus frame: an
+APDU that starts where that frame's header put the info field (the data), or
+ends where it put the FCS (the CS), is skipped (with a frame end after it,
+``parse_bare_apdu`` refuses it too).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from .hdlc import (
     HdlcReassembler,
     build_hdlc_frame,
     claimed_info,
+    header_within,
     parse_hdlc,
     whole_frame,
 )
@@ -149,8 +152,7 @@ class FrameReader:
         self._free_end = 0  # stream offset up to which bytes are a frame's trailer
         self._unlock_at = 0  # stream offset from which bare APDUs may be hunted
         self._refused_end = -1  # stream offset where the last refused bare APDU ended
-        self._bare_end = 0  # stream offset a bare APDU may start at to be taken at once
-        self._stream_start = 0  # stream offset of the first byte (after a reset)
+        self._bare_end = -1  # stream offset a bare APDU may start at to be taken at once
         self._bare_stream = False  # bare APDUs back to back, no checksummed frame since
         self._withheld: Message | None = None  # a bare APDU after other bytes
         self._confirmed: Message | None = None  # ... whose successor started at its end
@@ -173,7 +175,7 @@ class FrameReader:
         self._discard(0, len(self._buf))
         self._base += len(self._buf)
         self._buf.clear()
-        self._bare_end = self._stream_start = self._base  # a reconnect starts a new stream
+        self._bare_end = -1  # a reconnect starts a new stream: nothing to follow
         self._withheld = None
         self._hdlc.reset()
         self._mbus.reset()
@@ -181,6 +183,15 @@ class FrameReader:
     def feed(self, data: bytes | bytearray | memoryview) -> list[Message]:
         """Add bytes; return the messages completed by them."""
         return list(self.frames(data))
+
+    def flush(self) -> list[Message]:
+        """End the input (a capture, not a live port): release a withheld bare APDU.
+
+        On a live port nothing ends, so a bare APDU nothing confirmed is never taken;
+        a capture given whole may hold a single one, and the caller knows it is whole.
+        """
+        withheld, self._withheld = self._withheld, None
+        return [withheld] if withheld is not None else []
 
     def frames(self, data: bytes | bytearray | memoryview) -> Iterator[Message]:
         """Add bytes; iterate the messages completed by them, in stream order.
@@ -315,6 +326,8 @@ class FrameReader:
                 # exactly the info field or data of a refused frame: not bare
                 self._refused_end = end
                 return False
+            if self._holds_a_header(start, found.end):
+                return False  # a cut frame's bytes run into the next frame's header
             contiguous = self._base + start == self._bare_end
             verdict = self._apdu_check(item)
             if verdict is None:
@@ -328,7 +341,7 @@ class FrameReader:
                 self._withheld = message  # no checksum, and other bytes before it
                 return None
             # taken at the stream's start, or right after the previous: then a bare stream
-            self._bare_stream = self._bare_stream or self._base + start != self._stream_start
+            self._bare_stream = True
             self._confirmed, self._withheld = self._withheld, None
             return message
         else:  # pragma: no cover - parsers return only the types above
@@ -338,6 +351,16 @@ class FrameReader:
         if complete is None:
             return None
         return Message(protocol, complete[0], complete[1])
+
+    def _holds_a_header(self, start: int, end: int) -> bool:
+        """Whether ``buf[start:end]`` holds a whole HDLC header whose HCS holds."""
+        buf = self._buf
+        at = buf.find(_HDLC_LEAD, start + 1, end)
+        while at >= 0:
+            if header_within(buf, at, end):
+                return True
+            at = buf.find(_HDLC_LEAD, at + 1, end)
+        return False
 
     def _overtaken(self, lead: int, start: int) -> int:
         """Index of a whole checked frame inside the waiting one at ``start``, or -1.

@@ -88,6 +88,20 @@ def _check_header(head: bytes) -> int:
     return header
 
 
+def header_within(buf: bytes | bytearray, start: int, end: int) -> bool:
+    """Whether a frame header whose HCS holds starts at ``buf[start]`` and ends by ``end``.
+
+    Strong evidence of a frame (the HCS is 16 bits): bytes holding one are no bare APDU.
+    """
+    if start + 3 > end or buf[start] != FLAG or buf[start + 1] & 0xF0 != 0xA0:
+        return False
+    length = (buf[start + 1] << 8 | buf[start + 2]) & MAX_LENGTH
+    if length < MIN_LENGTH:
+        return False
+    head = bytes(buf[start + 1 : min(end, start + 1 + min(length, _HEAD))])
+    return _check_header(head) >= 0
+
+
 def _check(frame: bytes, raw: bytes, header: int, *, closing_ok: bool) -> HdlcFrame | Bad:
     """Check a frame (format field through FCS) whose header already passed."""
     if not closing_ok:
