@@ -11,6 +11,7 @@ updates, connection, energy accounting) owns its own section.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -43,6 +44,7 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
+from serialx import SerialPortInfo, list_serial_ports
 
 from .accounting.config import format_step_limits, parse_step_limits
 from .connection import ProbeError, ProbeResult, SerialSettings, async_probe, redact_url
@@ -64,6 +66,7 @@ from .const import (
     CONF_SILENCE_TIMEOUT,
     CONF_UPDATE_INTERVAL,
     CONF_URL,
+    CONF_USB_ID,
     DEFAULT_AVERAGE,
     DEFAULT_CAPACITY_PEAKS,
     DEFAULT_CAPACITY_STEPS,
@@ -249,6 +252,41 @@ def by_id_path(path: str) -> str:
     return path
 
 
+def usb_id(vid: str, pid: str, serial_number: str | None) -> str | None:
+    """Return the identity an entry keeps of its USB adapter, "usb:<vid>:<pid>:<serial>".
+
+    None without a serial number: two adapters of one model could not be told apart.
+    """
+    return f"usb:{vid}:{pid}:{serial_number}" if serial_number else None
+
+
+def usb_id_of_port(path: str) -> str | None:
+    """Return the USB identity of the adapter behind a device path (None when unknown).
+
+    Blocking (it lists the serial ports): run it in the executor.
+    """
+    if not path.startswith("/"):
+        return None
+    real = os.path.realpath(path)
+    ports: list[SerialPortInfo] = []
+    with contextlib.suppress(OSError):  # no port list (e.g. no /sys): identity unknown
+        ports = list_serial_ports()
+    for port in ports:
+        if port.vid is not None and port.pid is not None and os.path.realpath(port.device) == real:
+            # Formatted as Home Assistant's USB discovery reports vid and pid.
+            return usb_id(f"{port.vid:04X}", f"{port.pid:04X}", port.serial_number)
+    return None
+
+
+def uses_adapter(data: Mapping[str, Any], adapter: str) -> bool:
+    """Whether entry data reads the meter through this USB adapter.
+
+    Only a device path follows an adapter: a bridge's entry (socket://, rfc2217://,
+    esphome://) never matches, whatever identity it may have kept.
+    """
+    return data.get(CONF_USB_ID) == adapter and str(data.get(CONF_URL, "")).startswith("/")
+
+
 def valid_url(url: str) -> bool:
     """Accept a device path, a Windows COM port or a serialx URL we know how to open."""
     if url.startswith("/") or _WINDOWS_PORT.match(url):
@@ -342,6 +380,7 @@ class HanportConfigFlow(ConfigFlow, domain=DOMAIN):
         self._probe_task: asyncio.Task[ProbeResult | None] | None = None
         self._result: ProbeResult | None = None
         self._usb_name = ""
+        self._usb_id: str | None = None
         self._custom: str | None = None
         """The last custom serial setting (suggested when the custom step shows again)."""
 
@@ -391,9 +430,20 @@ class HanportConfigFlow(ConfigFlow, domain=DOMAIN):
         return await self._async_port_chosen(url, {**user_input, CONF_SERIAL_MODE: SERIAL_AUTO})
 
     async def async_step_usb(self, discovery_info: UsbServiceInfo) -> ConfigFlowResult:
-        """Offer a matching USB adapter that was plugged in, unless it is already in use."""
+        """Offer a matching USB adapter that was plugged in, unless it is already in use.
+
+        An entry whose adapter (same vid, pid and serial number) shows up at another path
+        is moved there and reloaded instead; a port another entry uses is never taken.
+        """
         url = await self.hass.async_add_executor_job(by_id_path, discovery_info.device)
         self._async_abort_entries_match({CONF_URL: url})
+        self._usb_id = usb_id(discovery_info.vid, discovery_info.pid, discovery_info.serial_number)
+        if self._usb_id is not None:
+            for entry in self._async_current_entries(include_ignore=False):
+                if uses_adapter(entry.data, self._usb_id):
+                    return self.async_update_reload_and_abort(
+                        entry, data_updates={CONF_URL: url}, reason="already_configured"
+                    )
         await self.async_set_unique_id(
             f"usb:{discovery_info.vid}:{discovery_info.pid}:"
             f"{discovery_info.serial_number or discovery_info.device}"
@@ -450,8 +500,11 @@ class HanportConfigFlow(ConfigFlow, domain=DOMAIN):
         """Remember port, country and keys; ask for custom serial settings if chosen."""
         if self.source != SOURCE_RECONFIGURE:
             self._async_abort_entries_match({CONF_URL: url})
+        if self.source != SOURCE_USB:
+            self._usb_id = await self.hass.async_add_executor_job(usb_id_of_port, url)
         self._data = {
             CONF_URL: url,
+            CONF_USB_ID: self._usb_id,
             CONF_COUNTRY: form.get(CONF_COUNTRY) or "",
             CONF_KEY: "",
             CONF_AUTH_KEY: "",
@@ -551,7 +604,9 @@ class HanportConfigFlow(ConfigFlow, domain=DOMAIN):
             return self.async_update_reload_and_abort(entry, data={**entry.data, **data})
         await self.async_set_unique_id(meter_id, raise_on_progress=False)
         self._abort_if_unique_id_configured(
-            updates={CONF_URL: data[CONF_URL]} if self.source == SOURCE_USB else None
+            updates={CONF_URL: data[CONF_URL], CONF_USB_ID: data[CONF_USB_ID]}
+            if self.source == SOURCE_USB
+            else None
         )
         return self.async_create_entry(title=meter_title(result), data=data)
 

@@ -45,6 +45,10 @@ CONF_METER_ID: Final = "meter_id"
 CONF_MANUFACTURER: Final = "manufacturer"
 CONF_METER_TYPE: Final = "meter_type"
 
+CONF_USB_ID: Final = "usb_id"
+"""USB adapter behind the URL, "usb:<vid>:<pid>:<serial number>" (None: not a USB adapter, or
+one without a serial number); USB discovery moves the entry when the adapter shows up elsewhere."""
+
 SERIAL_AUTO: Final = "auto"
 SERIAL_2400_8E1: Final = "2400_8E1"
 SERIAL_2400_8N1: Final = "2400_8N1"

@@ -41,6 +41,7 @@ from homeassistant.helpers.service_info.usb import UsbServiceInfo
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
 )
+from serialx import SerialPortInfo
 
 from custom_components.hanport import config_flow
 from custom_components.hanport.config_flow import (
@@ -55,6 +56,7 @@ from custom_components.hanport.config_flow import (
     normalize_key,
     policy_of,
     serial_mode_of,
+    usb_id_of_port,
     valid_url,
 )
 from custom_components.hanport.connection import ProbeError, ProbeResult
@@ -76,6 +78,7 @@ from custom_components.hanport.const import (
     CONF_SILENCE_TIMEOUT,
     CONF_UPDATE_INTERVAL,
     CONF_URL,
+    CONF_USB_ID,
     DOMAIN,
     SERIAL_AUTO,
 )
@@ -509,6 +512,51 @@ def test_by_id_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         os.close(slave)
 
 
+def port_info(
+    device: str,
+    *,
+    vid: int | None = 0x1A86,
+    pid: int | None = 0x7523,
+    serial_number: str | None = "A1B2",
+) -> SerialPortInfo:
+    """A port as serialx lists it (the USB adapter of ``usb_info`` by default)."""
+    return SerialPortInfo(
+        device=device,
+        resolved_device=os.path.realpath(device),
+        vid=vid,
+        pid=pid,
+        serial_number=serial_number,
+        manufacturer="QinHeng",
+        product="USB M-Bus slave",
+        bcd_device=None,
+        interface_description=None,
+        interface_num=None,
+    )
+
+
+def test_usb_id_of_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The identity is found through by-id links, written as USB discovery reports it."""
+    device = tmp_path / "ttyUSB3"
+    device.touch()
+    link = tmp_path / "usb-1a86_USB_Serial_A1B2-if00-port0"
+    link.symlink_to(device)
+    ports = [port_info("/dev/ttyS0", vid=None, pid=None, serial_number=None), port_info(str(link))]
+    monkeypatch.setattr(config_flow, "list_serial_ports", lambda: ports)
+    assert usb_id_of_port(str(device)) == ADAPTER
+    assert usb_id_of_port(str(tmp_path / "ttyUSB9")) is None  # not listed
+    assert usb_id_of_port("socket://127.0.0.1:1") is None  # not a device
+    ports[1] = port_info(str(link), vid=0x403, pid=0x6001, serial_number="FT1")
+    assert usb_id_of_port(str(device)) == "usb:0403:6001:FT1"
+    ports[1] = port_info(str(link), serial_number=None)
+    assert usb_id_of_port(str(device)) is None  # a model's adapters cannot be told apart
+
+    def no_port_list() -> list[SerialPortInfo]:
+        raise FileNotFoundError("/sys/class/tty")
+
+    monkeypatch.setattr(config_flow, "list_serial_ports", no_port_list)
+    assert usb_id_of_port(str(device)) is None
+
+
 def test_serial_mode_and_custom_defaults() -> None:
     assert serial_mode_of(None) == "auto"
     assert serial_mode_of("auto") == "auto"
@@ -566,6 +614,7 @@ async def test_network_creates_entry(
     assert result["result"].unique_id == METER_ID
     assert result["data"] == {
         CONF_URL: bridge.url,
+        CONF_USB_ID: None,  # a bridge is no USB adapter
         CONF_SERIAL: SERIAL_AUTO,
         CONF_SERIAL_DETECTED: None,  # nothing to detect on a raw TCP socket
         CONF_COUNTRY: "NO",
@@ -902,6 +951,10 @@ async def test_manual_url(
 # --- USB discovery ------------------------------------------------------------------
 
 
+ADAPTER = "usb:1A86:7523:A1B2"
+"""The identity an entry keeps of the adapter ``usb_info`` describes."""
+
+
 def usb_info(device: str, serial_number: str | None = "A1B2") -> UsbServiceInfo:
     return UsbServiceInfo(
         device=device,
@@ -928,6 +981,7 @@ async def test_usb_discovery_confirm_and_probe(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].unique_id == METER_ID
     assert result["data"][CONF_URL] == pty.path
+    assert result["data"][CONF_USB_ID] == ADAPTER
 
 
 async def test_usb_discovery_without_description(
@@ -979,7 +1033,11 @@ async def test_usb_discovery_moves_existing_meter(
         domain=DOMAIN,
         unique_id=METER_ID,
         title="Aidon 6534",
-        data={CONF_URL: "/dev/serial/by-id/usb-old-adapter", CONF_SERIAL: SERIAL_AUTO},
+        data={
+            CONF_URL: "/dev/serial/by-id/usb-old-adapter",
+            CONF_USB_ID: "usb:1A86:7523:OLD1",
+            CONF_SERIAL: SERIAL_AUTO,
+        },
     )
     existing.add_to_hass(hass)
     pty.payload = status_frame(meter)
@@ -989,7 +1047,146 @@ async def test_usb_discovery_moves_existing_meter(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert existing.data[CONF_URL] == pty.path
+    assert existing.data[CONF_USB_ID] == ADAPTER  # the new adapter moves it from now on
     assert existing.data[CONF_SERIAL] == SERIAL_AUTO
+
+
+def adapter_entry(url: str, **data: Any) -> MockConfigEntry:
+    """An entry set up through the adapter of ``usb_info``, then at ``url``."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=METER_ID,
+        title="Aidon 6534",
+        data={
+            CONF_URL: url,
+            CONF_USB_ID: ADAPTER,
+            CONF_SERIAL: SERIAL_AUTO,
+            CONF_COUNTRY: "",
+            CONF_KEY: "",
+            CONF_AUTH_KEY: "",
+            CONF_METER_ID: METER_ID,
+            **data,
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    "old_url",
+    ["/dev/ttyUSB0", "/dev/serial/by-id/usb-1a86_USB_Serial_A1B2-if00-port0"],
+    ids=["device-name", "by-id-name"],
+)
+async def test_usb_rediscovery_moves_entry(
+    hass: HomeAssistant, pty: Pty, mock_setup_entry: AsyncMock, old_url: str
+) -> None:
+    """The entry's adapter shows up at another path: the entry follows it, nothing is offered."""
+    entry = adapter_entry(old_url)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    before = dict(entry.data)
+    flow = config_flow_driver(hass)
+    result = await flow.init(DOMAIN, context={"source": SOURCE_USB}, data=usb_info(pty.path))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data == {**before, CONF_URL: pty.path}
+    await hass.async_block_till_done()
+    assert len(mock_setup_entry.mock_calls) == 2  # reloaded on the new path
+    assert entry.state is ConfigEntryState.LOADED
+    assert not hass.config_entries.flow.async_progress()
+
+
+async def test_usb_rediscovery_never_takes_another_entrys_port(
+    hass: HomeAssistant, pty: Pty
+) -> None:
+    """The adapter now sits where another entry reads: neither entry is changed."""
+    entry = adapter_entry("/dev/ttyUSB0")
+    entry.add_to_hass(hass)
+    MockConfigEntry(domain=DOMAIN, unique_id=OTHER_METER_ID, data={CONF_URL: pty.path}).add_to_hass(
+        hass
+    )
+    flow = config_flow_driver(hass)
+    result = await flow.init(DOMAIN, context={"source": SOURCE_USB}, data=usb_info(pty.path))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_URL] == "/dev/ttyUSB0"
+
+
+async def test_usb_discovery_other_adapter_is_offered(hass: HomeAssistant, pty: Pty) -> None:
+    """Only the same adapter on a device path moves an entry; others are offered as new."""
+    entries = [
+        adapter_entry("/dev/ttyUSB0", **{CONF_USB_ID: "usb:1A86:7523:OTHER"}),  # other serial
+        adapter_entry("socket://192.0.2.7:3001"),  # a bridge never follows an adapter
+        adapter_entry("/dev/ttyUSB1", **{CONF_USB_ID: None}),  # identity unknown
+    ]
+    for number, entry in enumerate(entries):
+        entry.add_to_hass(hass)
+        hass.config_entries.async_update_entry(entry, unique_id=f"meter{number}")
+    urls = [entry.data[CONF_URL] for entry in entries]
+    flow = config_flow_driver(hass)
+    result = await flow.init(DOMAIN, context={"source": SOURCE_USB}, data=usb_info(pty.path))
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "usb_confirm"
+    # An adapter without a serial number cannot be told from others of its model.
+    again = config_flow_driver(hass)
+    info = usb_info(pty.path, serial_number=None)
+    result = await again.init(DOMAIN, context={"source": SOURCE_USB}, data=info)
+    assert result["type"] is FlowResultType.FORM
+    assert [entry.data[CONF_URL] for entry in entries] == urls
+
+
+async def test_picked_port_keeps_its_adapter(
+    hass: HomeAssistant,
+    pty: Pty,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mock_setup_entry: AsyncMock,
+) -> None:
+    """A port picked from the list keeps its USB identity: discovery moves the entry later."""
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    link = by_id / "usb-1a86_USB_Serial_A1B2-if00-port0"
+    link.symlink_to(pty.path)
+    monkeypatch.setattr(config_flow, "BY_ID_DIR", str(by_id))
+    ports = [port_info("/dev/ttyS0", vid=None, pid=None, serial_number=None), port_info(str(link))]
+    monkeypatch.setattr(config_flow, "list_serial_ports", lambda: ports)
+    pty.payload = status_frame(FakeMeter())
+    flow = await start_serial(hass)
+    result = await flow.probe({CONF_URL: pty.path, "serial": "auto"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_URL] == str(link)
+    assert result["data"][CONF_USB_ID] == ADAPTER
+    entry = result["result"]
+    # A firmware update renames the adapter: its by-id link changes.
+    link.unlink()
+    renamed = by_id / "usb-1a86_USB2.0-Serial_A1B2-if00-port0"
+    renamed.symlink_to(pty.path)
+    again = config_flow_driver(hass)
+    result = await again.init(DOMAIN, context={"source": SOURCE_USB}, data=usb_info(pty.path))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_URL] == str(renamed)
+    await hass.async_block_till_done()
+    assert len(mock_setup_entry.mock_calls) == 2
+
+
+async def test_reconfigure_to_bridge_forgets_adapter(
+    hass: HomeAssistant, bridge: Bridge, meter: FakeMeter, mock_setup_entry: AsyncMock
+) -> None:
+    """The meter moved from a USB adapter to a bridge: the adapter no longer moves the entry."""
+    entry = adapter_entry("/dev/ttyUSB0")
+    entry.add_to_hass(hass)
+    bridge.payload = status_frame(meter)
+    flow = config_flow_driver(hass)
+    result = flow.adopt(await entry.start_reconfigure_flow(hass))
+    result = await flow.probe({CONF_URL: bridge.url, "serial": "auto"})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_URL] == bridge.url
+    assert entry.data[CONF_USB_ID] is None
+    again = config_flow_driver(hass)
+    info = usb_info("/dev/ttyUSB0")
+    result = await again.init(DOMAIN, context={"source": SOURCE_USB}, data=info)
+    assert result["step_id"] == "usb_confirm"
+    assert entry.data[CONF_URL] == bridge.url
 
 
 # --- reconfigure (the real runtime holds the port) -------------------------------------
