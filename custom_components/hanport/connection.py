@@ -30,6 +30,7 @@ from .const import (
     LOGGER,
     PROBE_TIMEOUT,
     RECONNECT_MAX,
+    RECONNECT_MAX_SERIAL,
     RECONNECT_MIN,
     SERIAL_2400_8E1,
     SERIAL_AUTO_ORDER,
@@ -260,6 +261,7 @@ class HanConnection:
         self.connected = False
         self._evidence = _Evidence()
         self._delay = RECONNECT_MIN
+        self._max_delay = RECONNECT_MAX if "://" in url else RECONNECT_MAX_SERIAL
         self._transport: BaseSerialTransport | None = None
         # Replaced per link; created here only so it is never None (needs a running loop).
         self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -342,7 +344,7 @@ class HanConnection:
 
     async def _async_backoff(self) -> None:
         delay = self._delay
-        self._delay = min(self._delay * 2, RECONNECT_MAX)
+        self._delay = min(self._delay * 2, self._max_delay)
         await asyncio.sleep(delay)
 
     def _handle_lost(self, lost: asyncio.Future[None], exc: Exception | None) -> None:
@@ -372,6 +374,10 @@ class HanConnection:
             self._candidate = (self._candidate + 1) % len(self._candidates)
             LOGGER.debug("No valid frame from %s; trying %s", self._log_url, self.settings.key)
         if self._transport is not None:
+            # The link opened fine; the meter is silent. Reopen promptly (once per
+            # watchdog period): a backoff grown over a long silence would keep the
+            # link closed for up to a minute after the meter speaks again.
+            self._delay = RECONNECT_MIN
             self._transport.close()
         self._arm_watchdog()
 

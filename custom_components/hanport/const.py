@@ -123,6 +123,10 @@ PROBE_TIMEOUT: Final = 30.0
 
 RECONNECT_MIN: Final = 1.0
 RECONNECT_MAX: Final = 60.0
+"""Longest wait between attempts to reach a network bridge."""
+RECONNECT_MAX_SERIAL: Final = 10.0
+"""Longest wait between attempts to open a local serial port: trying costs one failed
+open(), and a replugged adapter should be read again within seconds."""
 
 KEY_ISSUE_FRAMES: Final = 10
 """Consecutive decryption/authentication failures after which the key repair is raised ..."""

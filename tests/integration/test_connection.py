@@ -331,6 +331,47 @@ async def test_backoff_doubles_to_a_minute_and_resets(
     await wait_for(hass, lambda: connection._delay == 1)
 
 
+async def test_a_serial_port_that_is_gone_is_retried_every_ten_seconds_at_most(
+    hass: HomeAssistant,
+) -> None:
+    """An unplugged adapter: trying to open it is cheap, and a replug must be read soon."""
+    pty = PtyMeter()
+    entry = await setup_entry(hass, make_entry(pty.url))
+    connection = entry.runtime_data.connection
+    await wait_for(hass, lambda: connection.connected)
+    pty.close()  # unplugged: the device node goes away
+    _fire(hass, 61)  # past the first backoff (1 s): reopening fails
+    await wait_for(hass, lambda: connection._open_failures == 1)
+    delays = [connection._delay]
+    for failures in range(2, 6):
+        _fire(hass, 61)
+        await wait_for(hass, partial(lambda n: connection._open_failures == n, failures))
+        delays.append(connection._delay)
+    assert delays == [4, 8, 10, 10, 10]  # the next waits: 4 s, 8 s, then 10 s at most
+
+
+async def test_a_silent_link_is_reopened_promptly_however_long_the_silence(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, meter: FakeMeter
+) -> None:
+    """The watchdog closes a silent link that opened fine; it is reopened after 1 s each time.
+
+    A backoff that doubled with every watchdog period would leave the link closed for up
+    to a minute after the meter speaks again.
+    """
+    entry = await setup_entry(hass, make_entry(tcp_meter.url))
+    connection = entry.runtime_data.connection
+    await tcp_meter.wait_clients()
+    for ended in range(1, 6):
+        _fire(hass, 31 * ended)  # the silence goes on: the watchdog fires again
+        await wait_for(hass, partial(lambda n: connection.reconnects >= n, ended))
+        assert connection._delay == 2  # this reopen waits RECONNECT_MIN (1 s); then 2
+        _fire(hass, 31 * ended + 1.5)
+        await wait_for(hass, lambda: connection.connected)
+        await tcp_meter.wait_clients(connections=ended + 1)
+    tcp_meter.send(meter.frame(ListKind.POWER)[0])
+    await wait_for(hass, lambda: connection.available)
+
+
 async def test_runtime_detects_and_stores_serial_settings(
     hass: HomeAssistant, pty_meter: PtyMeter, meter: FakeMeter
 ) -> None:
