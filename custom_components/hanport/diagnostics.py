@@ -19,11 +19,11 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
 from .connection import redact_url, serial_settings_apply
-from .const import CONF_AUTH_KEY, CONF_KEY, CONF_METER_ID, CONF_URL
+from .const import CONF_AUTH_KEY, CONF_KEY, CONF_METER_ID, CONF_URL, CONF_USB_ID
 from .coordinator import HanportConfigEntry
 
 REDACTED: Final = "**REDACTED**"
-TO_REDACT: Final = {CONF_KEY, CONF_AUTH_KEY}
+TO_REDACT: Final = {CONF_KEY, CONF_AUTH_KEY, CONF_USB_ID}  # the adapter's serial number too
 MASK: Final = 0x2A
 SYSTEM_TITLE_TAG: Final = b"\xdb\x08"
 """general-glo-ciphering: tag, title length, then 3 maker letters + 5 serial bytes."""

@@ -8,7 +8,13 @@ import pytest
 from homeassistant.core import HomeAssistant
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.hanport.const import CONF_AUTH_KEY, CONF_KEY, CONF_METER_ID, CONF_URL
+from custom_components.hanport.const import (
+    CONF_AUTH_KEY,
+    CONF_KEY,
+    CONF_METER_ID,
+    CONF_URL,
+    CONF_USB_ID,
+)
 from custom_components.hanport.diagnostics import (
     async_get_config_entry_diagnostics,
     id_patterns,
@@ -37,15 +43,21 @@ def _forms(meter_id: str) -> list[str]:
     return [meter_id, raw.hex(), raw.hex().upper()]
 
 
+ADAPTER = "0001A2B3C4"
+"""A USB adapter's serial number (in the entry since USB rediscovery follows it)."""
+
+
 async def test_diagnostics(
     hass: HomeAssistant,
     tcp_meter: TcpMeterServer,
     meter: FakeMeter,
     snapshot: SnapshotAssertion,
 ) -> None:
-    """Readings and masked frames; no meter ID, key or port secret anywhere."""
+    """Readings and masked frames; no meter ID, key, adapter serial or port secret anywhere."""
     entry = make_entry(
-        tcp_meter.url, data={CONF_KEY: KEY, CONF_AUTH_KEY: AUTH}, title=f"HAN meter {METER_ID}"
+        tcp_meter.url,
+        data={CONF_KEY: KEY, CONF_AUTH_KEY: AUTH, CONF_USB_ID: f"usb:10C4:EA60:{ADAPTER}"},
+        title=f"HAN meter {METER_ID}",
     )
     await setup_entry(hass, entry)
     await tcp_meter.wait_clients()
@@ -55,7 +67,7 @@ async def test_diagnostics(
     await wait_state(hass, "active_energy_import", "12345.67")
     result = await async_get_config_entry_diagnostics(hass, entry)
     text = repr(result)
-    for secret in (*_forms(METER_ID), KEY, AUTH, KEY.lower(), AUTH.lower()):
+    for secret in (*_forms(METER_ID), KEY, AUTH, KEY.lower(), AUTH.lower(), ADAPTER):
         assert secret not in text, secret
     # The frames as sent, with exactly the ID's 16 ASCII bytes masked.
     masked = bytearray(list3)
