@@ -50,7 +50,7 @@ from .const import (
     LOGGER,
 )
 from .han.errors import Rejected, RejectReason
-from .han.reading import ACTIVE_POWER_EXPORT, ACTIVE_POWER_IMPORT, ENERGY_NAMES, UNITS, Reading
+from .han.reading import ACTIVE_POWER_EXPORT, ACTIVE_POWER_IMPORT, REGISTER_NAMES, UNITS, Reading
 from .repairs import async_create_key_issue, async_delete_key_issue
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ SCALED_PREFIXES: Final = (
     "reactive_energy",
     "current_",
 )
-"""The same by name, for names a layout adds beyond UNITS (e.g. per-phase energy)."""
+"""The same by name, for names a layout adds beyond UNITS."""
 KEY_FAILURES: Final = frozenset(
     {
         RejectReason.DECRYPTION_FAILED,
@@ -454,7 +454,7 @@ class HanportCoordinator:
             if (
                 self.options.average
                 and window.count
-                and key not in ENERGY_NAMES
+                and key not in REGISTER_NAMES
                 and not isinstance(window.latest, datetime)
             ):
                 value = round(window.total / window.count, 3)
@@ -469,7 +469,7 @@ class HanportCoordinator:
         """Silence: drop values that describe "now", so recovery never shows stale ones."""
         self._windows.clear()
         for values in self._values.values():
-            for key in [k for k in values if k not in ENERGY_NAMES]:
+            for key in [k for k in values if k not in REGISTER_NAMES]:
                 del values[key]
 
     def _announce(self, meter_id: str, values: Iterable[str]) -> None:

@@ -8,6 +8,7 @@ Translation keys used (entity.sensor.<key>.name in translations/en.json):
   current_l1, current_l2, current_l3, voltage_l1, voltage_l2, voltage_l3,
   active_power_import_l1..l3, active_power_export_l1..l3,
   reactive_power_import_l1..l3, reactive_power_export_l1..l3, power_factor_l1..l3,
+  active_energy_import_l1..l3, active_energy_export_l1..l3,
   frames_received, frames_rejected, reconnects,
   rejected_<reason> for every han.errors.RejectReason value (rejected_hdlc_header_checksum, ...).
 
@@ -132,7 +133,10 @@ def _reactive(key: str) -> HanportSensorEntityDescription:
     )
 
 
-def _energy(key: str, *, reactive: bool = False) -> HanportSensorEntityDescription:
+def _energy(
+    key: str, *, reactive: bool = False, phase: bool = False
+) -> HanportSensorEntityDescription:
+    """Describe a register: reactive and per-phase ones are diagnostic, per-phase ones off."""
     return HanportSensorEntityDescription(
         key=key,
         translation_key=key,
@@ -144,7 +148,8 @@ def _energy(key: str, *, reactive: bool = False) -> HanportSensorEntityDescripti
             else UnitOfEnergy.KILO_WATT_HOUR
         ),
         suggested_display_precision=3,
-        entity_category=EntityCategory.DIAGNOSTIC if reactive else None,
+        entity_category=EntityCategory.DIAGNOSTIC if reactive or phase else None,
+        entity_registry_enabled_default=not phase,
         register=True,
     )
 
@@ -217,6 +222,8 @@ def _descriptions() -> tuple[HanportSensorEntityDescription, ...]:
         out.append(_reactive(f"reactive_power_import_{phase}"))
         out.append(_reactive(f"reactive_power_export_{phase}"))
         out.append(_power_factor(f"power_factor_{phase}"))
+        out.append(_energy(f"active_energy_import_{phase}", phase=True))
+        out.append(_energy(f"active_energy_export_{phase}", phase=True))
     out.extend(_counter_description(key) for key in COUNTER_KEYS)
     out.extend(_counter_description(f"{REJECTED_PREFIX}{reason.value}") for reason in RejectReason)
     return tuple(out)

@@ -12,7 +12,7 @@ from functools import partial
 from types import MappingProxyType
 
 import pytest
-from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, EntityCategory
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
@@ -27,15 +27,19 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.hanport import async_remove_config_entry_device
 from custom_components.hanport.connection import HanConnection
 from custom_components.hanport.const import (
+    CONF_AUTH_KEY,
     CONF_AVERAGE,
     CONF_CT_MULTIPLIER,
     CONF_INSTANT_POWER,
+    CONF_KEY,
+    CONF_METER_ID,
     CONF_SERIAL,
     CONF_SILENCE_TIMEOUT,
     CONF_UPDATE_INTERVAL,
     DOMAIN,
 )
-from custom_components.hanport.han.reading import ListKind, Reading
+from custom_components.hanport.han.encode import Layout, encode_reading, expected_reading
+from custom_components.hanport.han.reading import PHASE_ENERGY_NAMES, ListKind, Reading
 from custom_components.hanport.han.simulator import (
     ManualClock,
     SentFrame,
@@ -544,13 +548,16 @@ async def test_reading_listener_for_accounting(
     await wait_state(hass, "active_power_import", "1000.0")
     # Names a layout adds beyond the canonical set are scaled by what they measure.
     base = meter.frame(ListKind.POWER)[1]
-    extra = {"active_energy_import_l1": 5.0, "vendor_voltage": 230.0}
+    extra = {"active_energy_import_tariff1": 5.0, "vendor_voltage": 230.0}
     coordinator.handle_reading(replace(base, values=MappingProxyType(extra)))
     unsub()
     tcp_meter.send(meter.frame(ListKind.POWER, active_power_import=200.0)[0])
     await wait_state(hass, "active_power_import", "2000.0")
     assert len(readings) == 2
-    assert dict(readings[1].values) == {"active_energy_import_l1": 50.0, "vendor_voltage": 230.0}
+    assert dict(readings[1].values) == {
+        "active_energy_import_tariff1": 50.0,
+        "vendor_voltage": 230.0,
+    }
     assert readings[0].meter_id == METER_ID
     assert readings[0].values["active_power_import"] == 1000.0
     assert readings[0].values["net_power"] == 1000.0
@@ -641,6 +648,138 @@ async def test_unreadable_restore_data(hass: HomeAssistant, tcp_meter: TcpMeterS
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert state_of(hass, "active_energy_import").state == STATE_UNKNOWN
+
+
+# --- per-phase energy registers (Kamstrup DK push list) -----------------------------------
+
+DK_ID = "57123456"
+DK_KEY = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
+DK_AUTH = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
+PHASE_ENERGY_KEYS = tuple(sorted(PHASE_ENERGY_NAMES))
+
+
+class _DkMeter(FakeMeter):
+    """A Danish Kamstrup: one encrypted push list with per-phase energy registers."""
+
+    def __init__(self) -> None:
+        super().__init__(layout=Layout.KAMSTRUP_DK, meter_id=DK_ID, manufacturer="Kamstrup")
+        self.counter = 0
+
+    def dk_frame(self, **changes: float) -> tuple[bytes, Reading]:
+        reading = self.reading(ListKind.ENERGY, None, **changes)
+        self.counter += 1
+        frame = encode_reading(
+            reading, self.layout, key=DK_KEY, auth_key=DK_AUTH, frame_counter=self.counter
+        )
+        return frame, expected_reading(reading, self.layout)
+
+
+async def _dk_started(hass: HomeAssistant, server: TcpMeterServer, **options: object) -> None:
+    """An entry set up for the DK meter (its own meter, so it stays current after a reload)."""
+    data = {CONF_METER_ID: DK_ID, CONF_KEY: DK_KEY.hex(), CONF_AUTH_KEY: DK_AUTH.hex()}
+    await setup_entry(hass, make_entry(server.url, options=dict(options), data=data))
+    await server.wait_clients()
+
+
+async def test_phase_energy_entities_disabled_diagnostic(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer
+) -> None:
+    """Per-phase registers get energy entities, off by default and diagnostic."""
+    await _dk_started(hass, tcp_meter)
+    dk = _DkMeter()
+    frame, expected = dk.dk_frame()
+    assert set(PHASE_ENERGY_KEYS) <= set(expected.values)
+    tcp_meter.send(frame)
+    await wait_state(
+        hass, "active_energy_import", str(expected.values["active_energy_import"]), DK_ID
+    )
+    for key in PHASE_ENERGY_KEYS:
+        entry = registry_entry(hass, key, DK_ID)
+        assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION, key
+        assert entry.entity_category is EntityCategory.DIAGNOSTIC, key
+        assert entry.original_device_class == "energy", key
+        assert entry.unit_of_measurement == "kWh", key
+        assert entry.translation_key == key
+    # The totals stay the primary entities.
+    entry = registry_entry(hass, "active_energy_import", DK_ID)
+    assert (entry.disabled_by, entry.entity_category) == (None, None)
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_phase_energy_registers(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer, state_log: StateLog
+) -> None:
+    """Per-phase registers behave like the totals: never lower, kept across a silence."""
+    await _dk_started(hass, tcp_meter)
+    dk = _DkMeter()
+    frame, expected = dk.dk_frame(active_power_import=1.0)
+    tcp_meter.send(frame)
+    await wait_state(hass, "active_energy_import_l1", "4115.22", DK_ID)
+    for key in PHASE_ENERGY_KEYS:
+        state = state_of(hass, key, DK_ID)
+        assert state.state == str(expected.values[key]), key
+        assert state.attributes["unit_of_measurement"] == "kWh", key
+        assert state.attributes["state_class"] == "total_increasing", key
+        assert state.attributes["device_class"] == "energy", key
+    assert state_of(hass, "active_energy_export_l3", DK_ID).state == "4.11"
+    assert state_of(hass, "active_energy_import_l3", DK_ID).state == "4117.22"
+
+    # A lower per-phase value is ignored like a lower total; the others move on.
+    frame, _ = dk.dk_frame(
+        active_power_import=2.0, active_energy_import_l1=4000.0, active_energy_import_l2=4120.5
+    )
+    tcp_meter.send(frame)
+    await wait_state(hass, "active_energy_import_l2", "4120.5", DK_ID)
+    assert state_of(hass, "active_energy_import_l1", DK_ID).state == "4115.22"
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    coordinator = entry.runtime_data.coordinator
+    assert coordinator.lower_energy_rejected == 1
+
+    # Silence: unavailable like every meter entity, but the register is not forgotten.
+    _fire(hass, SILENCE)
+    await wait_state(hass, "active_power_import", STATE_UNAVAILABLE, DK_ID)
+    for key in PHASE_ENERGY_KEYS:
+        assert state_of(hass, key, DK_ID).state == STATE_UNAVAILABLE, key
+    assert coordinator.value(DK_ID, "active_power_import") is None
+    assert coordinator.value(DK_ID, "active_energy_import_l2") == 4120.5
+    assert coordinator.value(DK_ID, "active_energy_export_l1") == 4.11
+    await skip_backoff(hass, entry.runtime_data.connection, ended=1)
+    await tcp_meter.wait_clients(connections=2)
+    frame, _ = dk.dk_frame(active_power_import=3.0, active_energy_export_l1=4.2)
+    tcp_meter.send(frame)
+    await wait_state(hass, "active_power_import", "3.0", DK_ID)
+    assert state_of(hass, "active_energy_import_l2", DK_ID).state == "4120.5"
+    assert state_of(hass, "active_energy_export_l1", DK_ID).state == "4.2"
+    assert state_of(hass, "active_energy_import_l1", DK_ID).state == "4115.22"
+    assert state_log.of(hass, "active_energy_import_l2", DK_ID) == [
+        "4116.22",
+        "4120.5",
+        STATE_UNAVAILABLE,
+        "4120.5",
+    ]
+
+    # A restart shows the last values at once, before the meter speaks.
+    await async_mock_restore_state_shutdown_restart(hass)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert state_of(hass, "active_energy_import_l2", DK_ID).state == "4120.5"
+    assert state_of(hass, "active_energy_export_l1", DK_ID).state == "4.2"
+    assert state_of(hass, "active_power_import", DK_ID).state == STATE_UNKNOWN
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_window_keeps_latest_phase_register(
+    hass: HomeAssistant, tcp_meter: TcpMeterServer
+) -> None:
+    """Averaging never averages per-phase registers either."""
+    await _dk_started(hass, tcp_meter, **{CONF_UPDATE_INTERVAL: 10, CONF_AVERAGE: True})
+    dk = _DkMeter()
+    tcp_meter.send(dk.dk_frame(active_energy_import_l1=100.0, voltage_l1=230.0)[0])
+    tcp_meter.send(dk.dk_frame(active_energy_import_l1=102.0, voltage_l1=232.0)[0])
+    await wait_for(hass, lambda: _frames_ok(hass) == 2)
+    _fire(hass, timedelta(seconds=11))
+    await wait_state(hass, "voltage_l1", "231.0", DK_ID)
+    assert state_of(hass, "active_energy_import_l1", DK_ID).state == "102.0"
 
 
 # --- against the project's simulated meter ------------------------------------------------

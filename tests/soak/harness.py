@@ -91,7 +91,7 @@ from custom_components.hanport.const import (
     SERIAL_2400_8N1,
     SERIAL_AUTO,
 )
-from custom_components.hanport.han.reading import ListKind
+from custom_components.hanport.han.reading import PHASE_ENERGY_NAMES, ListKind
 from custom_components.hanport.han.simulator import (
     PROFILES,
     Fault,
@@ -120,6 +120,7 @@ ENERGY_SENSORS: Final = frozenset(
         "reactive_energy_export",
         "energy_import_live",
         "energy_export_live",
+        *PHASE_ENERGY_NAMES,
     }
 )
 """Sensors whose value must never go down (registers and the live energy)."""

@@ -64,6 +64,8 @@ def _build_units() -> dict[str, str]:
         units[f"current_{phase}"] = "A"
         units[f"voltage_{phase}"] = "V"
         units[f"power_factor_{phase}"] = ""
+        units[f"active_energy_import_{phase}"] = "kWh"
+        units[f"active_energy_export_{phase}"] = "kWh"
     return units
 
 
@@ -73,6 +75,13 @@ UNITS: Final[MappingProxyType[str, str]] = MappingProxyType(_build_units())
 ENERGY_NAMES: Final = frozenset(
     {ACTIVE_ENERGY_IMPORT, ACTIVE_ENERGY_EXPORT, REACTIVE_ENERGY_IMPORT, REACTIVE_ENERGY_EXPORT}
 )
+"""The meter's total energy registers (what makes a reading list 3)."""
+PHASE_ENERGY_NAMES: Final = frozenset(
+    f"active_energy_{direction}_{phase}" for direction in ("import", "export") for phase in PHASES
+)
+"""Per-phase energy registers (e.g. Kamstrup DK): cumulative like the totals, never accounted."""
+REGISTER_NAMES: Final = ENERGY_NAMES | PHASE_ENERGY_NAMES
+"""Every cumulative register: kept across a silence and never averaged."""
 _POWER_ONLY: Final = frozenset({ACTIVE_POWER_IMPORT, ACTIVE_POWER_EXPORT})
 
 

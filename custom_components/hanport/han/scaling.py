@@ -91,13 +91,7 @@ KAMSTRUP_DEFAULT: Final = Scheme.KAMSTRUP_NO
 
 # ---------------------------------------------------------------- canonical names -> quantity
 
-EXTRA_UNITS: Final[MappingProxyType[str, str]] = MappingProxyType(
-    {
-        **{f"active_energy_import_{p}": "kWh" for p in r.PHASES},
-        **{f"active_energy_export_{p}": "kWh" for p in r.PHASES},
-        "frequency": "Hz",
-    }
-)
+EXTRA_UNITS: Final[MappingProxyType[str, str]] = MappingProxyType({"frequency": "Hz"})
 """Value names beyond ``reading.UNITS`` that some layouts publish, with their units."""
 
 ALL_UNITS: Final[MappingProxyType[str, str]] = MappingProxyType({**r.UNITS, **EXTRA_UNITS})

@@ -177,7 +177,7 @@ class KamstrupDk(Spec):
     """Danish "DLMS push 1": 1 + 32 pairs (3-phase, ``02 41``) or 1 + 18 (1-phase, ``02 25``).
 
     Energies Wh, current 0.01 A, voltage 1 V, power factor 0.01, and per-phase
-    energies (``active_energy_import_l1`` …, see ``scaling.EXTRA_UNITS``).
+    energies (``active_energy_import_l1`` …, see ``reading.PHASE_ENERGY_NAMES``).
     """
 
     manufacturer = "Kamstrup"
