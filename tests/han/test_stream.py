@@ -815,3 +815,19 @@ def test_blocks_of_one_transfer_never_mix_bare_and_framed() -> None:
     readings = stream.feed(b"".join(build_hdlc_frame(block) for block in blocks))
     assert len(readings) == 1
     _same(readings[0], want)
+
+
+def test_whole_frame_inside_a_waiting_bare_apdu_candidate_is_read_at_once() -> None:
+    """A cold stream's first bytes look like an APDU claiming 256 more: a frame inside wins.
+
+    The candidate is no frame, so nothing is counted as rejected; the frame is read
+    without waiting for the bytes the candidate claims.
+    """
+    frame = _aidon_frames()[0]
+    false_start = b"\x0f\x00\x00\x00\x00\x00\x09\x82\x01\x00"  # octet string of 256
+    rejects: list[Rejected] = []
+    stream = MeterStream(on_reject=rejects.append)
+    readings = stream.feed(false_start + frame)
+    assert [r.list_kind for r in readings] == [ListKind.POWER]
+    assert rejects == []
+    assert stream.counters.rejected == {}

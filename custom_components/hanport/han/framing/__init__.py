@@ -273,7 +273,9 @@ class FrameReader:
                     if inner < 0:
                         return  # wait for more bytes
                     # a whole frame starts inside this one's claimed length: it was cut
-                    self._rejected(self._cut(lead, start, inner), lead, start)
+                    # (a bare APDU candidate waiting for its length was never a frame)
+                    if lead in {_HDLC_LEAD, _MBUS_LEAD}:
+                        self._rejected(self._cut(lead, start, inner), lead, start)
                     self._discard(start, inner)
                     pos = inner
                     continue
@@ -368,8 +370,9 @@ class FrameReader:
         A frame cut short (a reset meter, a lost USB read) leaves a header that claims
         bytes that never come; the frames after it would wait until they fill its
         length. A frame that passes its own checks inside proves the cut: read it now.
-        Only HDLC and M-Bus wait on a length; each byte is searched once per waiting
-        frame (a candidate still incomplete is re-checked when more bytes come).
+        HDLC, M-Bus and bare APDU candidates wait on a length (P1 on its end line); each
+        byte is searched once per waiting candidate (a frame inside still incomplete is
+        re-checked when more bytes come).
         """
         buf = self._buf
         if self._waiting != self._base + start:
