@@ -52,7 +52,8 @@ class _BareBlock:
 
 
 _BARE_BLOCK: Final = _BareBlock()
-_FIRST_BLOCK: Final = b"\x00\x01"
+_BLOCK_TAG: Final = bytes((GENERAL_BLOCK_TRANSFER,))
+_FIRST_BLOCK: Final = b"\x00\x01"  # block number 1, after the tag and block-control
 
 
 class MeterStream:
@@ -169,7 +170,7 @@ class MeterStream:
         """
         llc = apdu[:3] == LLC
         body = apdu[3:] if llc else apdu
-        if body[:1] == b"\xe0":
+        if body[:1] == _BLOCK_TAG:
             return _BARE_BLOCK  # delimited by its own length, so its shape holds
         self._quiet = not (llc or apdu[0] != _NOTIFICATION or self._bare_accepted)
         try:
@@ -184,7 +185,7 @@ class MeterStream:
         the stored ones (a bare block cut from a frame, then framed blocks) restarts the
         transfer, and a block 1 starts one afresh, its raw frames too.
         """
-        if apdu[:1] == b"\xe0" and (
+        if apdu[:1] == _BLOCK_TAG and (
             apdu[2:4] == _FIRST_BLOCK or protocol is not self._block_protocol
         ):
             if self._block_frames:
