@@ -831,3 +831,26 @@ def test_whole_frame_inside_a_waiting_bare_apdu_candidate_is_read_at_once() -> N
     assert [r.list_kind for r in readings] == [ListKind.POWER]
     assert rejects == []
     assert stream.counters.rejected == {}
+
+
+def test_flush_reads_only_what_completes_a_reading() -> None:
+    """A withheld block that is not the last is stored, not read; nothing else waits."""
+    _, blocks = _blocks()
+    stream = MeterStream()
+    assert stream.feed(blocks[0]) == []  # withheld: nothing confirms it
+    assert stream.flush() == []  # taken now, but a transfer needs its other blocks
+    assert stream.flush() == []
+
+
+def test_flush_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = MeterStream()
+    apdu = _info(_aidon_frames()[0])
+    assert stream.feed(apdu) == []
+
+    def broken(_message: object) -> None:
+        raise RuntimeError("planted")
+
+    monkeypatch.setattr(stream, "_decode", broken)
+    assert stream.flush() == []  # logged, the buffer dropped
+    monkeypatch.undo()
+    assert [r.list_kind for r in stream.feed(_aidon_frames()[0])] == [ListKind.POWER]
