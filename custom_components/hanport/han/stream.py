@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Final
 
@@ -96,20 +96,11 @@ class MeterStream:
             # Called from on_reject: buffer only; the running feed takes these bytes in.
             self._reader.frames(data)
             return []
-        readings: list[Reading] = []
         self._feeding = True
         try:
-            for message in self._reader.frames(data):
-                reading = self._decode(message)
-                if reading is not None:
-                    readings.append(reading)
-        except Exception:
-            # A bug here must not kill the reader: drop what is buffered and go on.
-            _LOGGER.exception("hanport stream failed; buffered bytes dropped")
-            self._reader.reset()
+            return self._read(self._reader.frames(data))
         finally:
             self._feeding = False
-        return readings
 
     def flush(self) -> list[Reading]:
         """End the input (a capture, not a live port): decode what waits for more.
@@ -117,13 +108,18 @@ class MeterStream:
         A bare APDU is taken on a live stream only once the next one starts at its end
         (it has no checksum); a capture of a single one is read here.
         """
+        return self._read(self._reader.flush())
+
+    def _read(self, messages: Iterable[Message]) -> list[Reading]:
+        """Decode messages into readings; a bug here never kills the reader."""
         readings: list[Reading] = []
         try:
-            for message in self._reader.flush():
+            for message in messages:
                 reading = self._decode(message)
                 if reading is not None:
                     readings.append(reading)
         except Exception:
+            # Drop what is buffered and go on.
             _LOGGER.exception("hanport stream failed; buffered bytes dropped")
             self._reader.reset()
         return readings
