@@ -57,7 +57,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Final
 from typing import Protocol as TypingProtocol
 
@@ -88,9 +87,9 @@ from custom_components.hanport.han.options import DecodeOptions
 from custom_components.hanport.han.reading import Protocol, Reading
 from custom_components.hanport.han.scaling import ALL_UNITS
 from custom_components.hanport.han.stream import MeterStream
+from tests.han.encode_helpers import AUTH_KEY, COUNTRY, ENCRYPTED_LAYOUTS, KEY
+from tests.han.encode_helpers import reading as make_reading
 
-KEY: Final = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
-AUTH_KEY: Final = bytes.fromhex("101112131415161718191a1b1c1d1e1f")
 WRONG_KEY: Final = bytes.fromhex("f0e1d2c3b4a5968778695a4b3c2d1e0f")
 LLC: Final = b"\xe6\xe7\x00"
 
@@ -114,23 +113,6 @@ MEMORY_CAP: Final = 64 * 1024 * 1024
 SOAK_BUFFER_CAP: Final = 16 * 1024
 """Bytes the soak stream's frame reader may hold (the format caps are 4 KiB)."""
 
-_ENCRYPTED: Final = frozenset({Layout.KAMSTRUP_DK, Layout.LG_E450_AT, Layout.OBIS_ARRAY_AT})
-_COUNTRY: Final = {
-    Layout.AIDON_NO: "NO",
-    Layout.AIDON_SE: "SE",
-    Layout.KAIFA_NO: "NO",
-    Layout.KAIFA_SE: "SE",
-    Layout.KAMSTRUP_NO: "NO",
-    Layout.KAMSTRUP_SE: "SE",
-    Layout.KAMSTRUP_DK: "DK",
-    Layout.LG_E350_NO: "NO",
-    Layout.LG_E450_AT: "AT",
-    Layout.OBIS_ARRAY_AT: "AT",
-    Layout.P1_SE: "SE",
-    Layout.P1_DK: "DK",
-    Layout.P1_FI: "FI",
-    Layout.P1_NO: "NO",
-}
 _SIGNED_CURRENT: Final = frozenset({Layout.AIDON_NO, Layout.AIDON_SE, Layout.LG_E350_NO})
 _HDLC_LAYOUTS: Final = tuple(ly for ly in Layout if layout_spec(ly).protocol is Protocol.HDLC)
 _MBUS_LAYOUTS: Final = tuple(ly for ly in Layout if layout_spec(ly).protocol is Protocol.MBUS)
@@ -451,14 +433,12 @@ def draw_reading(rng: random.Random, layout: Layout) -> Reading:
         when = (_EPOCH + timedelta(seconds=rng.randint(0, _SPAN))).replace(
             tzinfo=rng.choice(_ZONES)
         )
-    return Reading(
-        protocol=Protocol.HDLC,
-        manufacturer=manufacturer,
+    return make_reading(
+        values,
         meter_id=meter_id,
         meter_type=meter_type,
-        list_version=None,
         meter_time=when,
-        values=MappingProxyType(values),
+        manufacturer=manufacturer,
     )
 
 
@@ -481,14 +461,14 @@ def draw_group(rng: random.Random, family: Family) -> Group:
     elif family in (Family.P1, Family.P1_IN_DLMS, Family.TELEGRAM):
         layout = rng.choice(_P1_LAYOUTS)
     else:  # WRONG_KEY
-        layout = rng.choice(sorted(_ENCRYPTED))
+        layout = rng.choice(sorted(ENCRYPTED_LAYOUTS))
     p1 = layout in _P1_LAYOUTS
-    country = _COUNTRY[layout] if p1 or rng.random() < 0.6 else None
+    country = COUNTRY[layout] if p1 or rng.random() < 0.6 else None
     key: bytes | None = None
     auth_key: bytes | None = None
     if family is Family.WRONG_KEY:
         key, auth_key = WRONG_KEY, rng.choice((None, AUTH_KEY, WRONG_KEY))
-    elif layout in _ENCRYPTED or family is Family.P1_IN_DLMS:
+    elif layout in ENCRYPTED_LAYOUTS or family is Family.P1_IN_DLMS:
         key, auth_key = KEY, (AUTH_KEY if rng.random() < 0.75 else None)
     elif rng.random() < 0.2:  # a key configured for a meter that does not encrypt
         key = KEY

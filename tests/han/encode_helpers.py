@@ -16,10 +16,17 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from custom_components.hanport.han.crc import crc16_arc, crc16_x25
 from custom_components.hanport.han.dlms import axdr
+from custom_components.hanport.han.encode import Layout
 from custom_components.hanport.han.reading import Protocol, Reading
 
 KEY = bytes(range(16))
 AUTH_KEY = bytes(range(16, 32))
+
+ENCRYPTED_LAYOUTS = frozenset({Layout.KAMSTRUP_DK, Layout.LG_E450_AT, Layout.OBIS_ARRAY_AT})
+"""Layouts whose meters always encrypt: their frames need KEY (and AUTH_KEY)."""
+COUNTRY = {layout: layout.value.rsplit("_", 1)[1].upper() for layout in Layout}
+"""The market of each layout, from its name (``aidon_se`` -> ``SE``)."""
+assert set(COUNTRY.values()) <= {"NO", "SE", "DK", "FI", "AT"}, COUNTRY
 
 POWERS = {
     "active_power_import": 1769.0,

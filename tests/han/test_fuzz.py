@@ -26,7 +26,6 @@ from custom_components.hanport.han.reading import Protocol, Reading
 from custom_components.hanport.han.stream import MeterStream
 from tests import fuzzing
 from tests.fuzzing import (
-    AUTH_KEY,
     CLEAN,
     F_CHECKSUM,
     F_ILL_FORMED,
@@ -40,7 +39,6 @@ from tests.fuzzing import (
     F_TELEGRAM,
     F_WRONG_KEY,
     FAILURES,
-    KEY,
     O_EXACT,
     O_TELEGRAM_DECODED,
     Family,
@@ -52,6 +50,7 @@ from tests.fuzzing import (
     fuzz,
     split_frames,
 )
+from tests.han.encode_helpers import AUTH_KEY, KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 SHORT_COUNT = 2500

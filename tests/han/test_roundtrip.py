@@ -35,27 +35,18 @@ from custom_components.hanport.han.options import DecodeOptions
 from custom_components.hanport.han.reading import ListKind, Protocol, Reading
 from custom_components.hanport.han.stream import MeterStream
 
-from .encode_helpers import AUTH_KEY, KEY, decipher, parse_hdlc, parse_notification
+from .encode_helpers import (
+    AUTH_KEY,
+    COUNTRY,
+    ENCRYPTED_LAYOUTS,
+    KEY,
+    decipher,
+    parse_hdlc,
+    parse_notification,
+)
 
 # ---------------------------------------------------------------- what each layout needs
 
-ENCRYPTED = {Layout.KAMSTRUP_DK, Layout.LG_E450_AT, Layout.OBIS_ARRAY_AT}
-COUNTRY = {
-    Layout.AIDON_NO: "NO",
-    Layout.AIDON_SE: "SE",
-    Layout.KAIFA_NO: "NO",
-    Layout.KAIFA_SE: "SE",
-    Layout.KAMSTRUP_NO: "NO",
-    Layout.KAMSTRUP_SE: "SE",
-    Layout.KAMSTRUP_DK: "DK",
-    Layout.LG_E350_NO: "NO",
-    Layout.LG_E450_AT: "AT",
-    Layout.OBIS_ARRAY_AT: "AT",
-    Layout.P1_SE: "SE",
-    Layout.P1_DK: "DK",
-    Layout.P1_FI: "FI",
-    Layout.P1_NO: "NO",
-}
 # meter models per wiring (None: let the encoder pick its default)
 MODELS: dict[Layout, dict[Topology, list[str | None]]] = {
     Layout.AIDON_NO: {
@@ -174,7 +165,7 @@ NOISE = st.binary(max_size=12).map(lambda raw: bytes(b for b in raw if b not in 
 
 def _options(layout: Layout, with_country: bool) -> DecodeOptions:
     """Keys where needed; the country is optional except for P1 (it sets the clock's offset)."""
-    keyed = layout in ENCRYPTED
+    keyed = layout in ENCRYPTED_LAYOUTS
     with_country = with_country or layout.name.startswith("P1_")
     return DecodeOptions(
         country=COUNTRY[layout] if with_country else None,

@@ -7,7 +7,6 @@ import random
 import tracemalloc
 from datetime import datetime
 from pathlib import Path
-from types import MappingProxyType
 
 import pytest
 from hypothesis import given, settings
@@ -38,24 +37,13 @@ from custom_components.hanport.han.options import DecodeOptions
 from custom_components.hanport.han.reading import ListKind, Protocol, Reading
 from custom_components.hanport.han.stream import LAST_FRAMES, MeterStream
 
+from .encode_helpers import AUTH_KEY, COUNTRY, KEY
+from .encode_helpers import reading as make_reading
+
 FRAMES_JSON = Path(__file__).resolve().parents[3] / "shared" / "han" / "frames.json"
-KEY = bytes(range(16))
-AUTH_KEY = bytes(range(16, 32))
 LLC = b"\xe6\xe7\x00"
 PAD = bytes(2100)
 """Zeros after a test's frames, so that every false start is decided."""
-
-COUNTRY = {
-    Layout.AIDON_SE: "SE",
-    Layout.KAIFA_SE: "SE",
-    Layout.KAMSTRUP_SE: "SE",
-    Layout.P1_SE: "SE",
-    Layout.KAMSTRUP_DK: "DK",
-    Layout.P1_DK: "DK",
-    Layout.LG_E450_AT: "AT",
-    Layout.OBIS_ARRAY_AT: "AT",
-    Layout.P1_FI: "FI",
-}
 
 
 def _value(name: str) -> float:
@@ -71,7 +59,7 @@ def _value(name: str) -> float:
 
 
 def _options(layout: Layout) -> DecodeOptions:
-    return DecodeOptions(country=COUNTRY.get(layout, "NO"), key=KEY, auth_key=AUTH_KEY)
+    return DecodeOptions(country=COUNTRY[layout], key=KEY, auth_key=AUTH_KEY)
 
 
 def _sample(layout: Layout, kind: ListKind | None = None) -> tuple[Reading, bytes]:
@@ -79,15 +67,7 @@ def _sample(layout: Layout, kind: ListKind | None = None) -> tuple[Reading, byte
     kind = kind if kind is not None else list_kinds(layout)[-1]
     topology = sorted(layout_spec(layout).topologies)[-1]
     values = {name: _value(name) for name in carried_names(layout, kind, topology)}
-    source = Reading(
-        protocol=Protocol.HDLC,
-        manufacturer=None,
-        meter_id="21928281",
-        meter_type=None,
-        list_version=None,
-        meter_time=datetime(2024, 1, 14, 13, 0, 10),
-        values=MappingProxyType(values),
-    )
+    source = make_reading(values, meter_id="21928281", meter_time=datetime(2024, 1, 14, 13, 0, 10))
     raw = encode_reading(source, layout, key=KEY, auth_key=AUTH_KEY)
     return expected_reading(source, layout), raw
 
